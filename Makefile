@@ -1,0 +1,52 @@
+# Two commands do all the set-up on a fresh machine:
+#   make run   - create .venv, migrate, serve on http://127.0.0.1:8000 (SQLite by default)
+#   make test  - create .venv, lint, run the whole suite (PostgreSQL too if TEST_DATABASE_URL is set)
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+# The browser tests drive Debian's Chromium (a browser download does not work everywhere).
+CHROMIUM := /usr/bin/chromium
+SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test lint migrate venv browser bench bench-quick clean
+
+$(STAMP): pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	@touch $@
+
+venv: $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/parley serve --host $(HOST) --port $(PORT)
+
+migrate: $(STAMP)
+	$(BIN)/parley migrate
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+browser:
+	@test -x $(CHROMIUM) || ! command -v apt-get >/dev/null || \
+		{ $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium; }
+
+test: $(STAMP) browser
+	$(BIN)/ruff check .
+	$(BIN)/mypy app
+	$(BIN)/python -m pytest
+
+# Parley against the naive broadcaster, interleaved rounds on PostgreSQL (docs/performance.md).
+bench: $(STAMP)
+	$(BIN)/python -m bench.run --rounds 5
+	$(BIN)/python -m bench.plot
+
+bench-quick: $(STAMP)
+	$(BIN)/python -m bench.run --quick --rounds 1
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

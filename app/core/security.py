@@ -1,0 +1,104 @@
+"""Password hashing and token handling. No I/O here besides CPU work moved off the loop."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from jose import JWTError, jwt
+from passlib.context import CryptContext
+
+ALGORITHM = "HS256"
+ACCESS_TOKEN_TYPE = "access"
+
+
+class InvalidToken(Exception):
+    """The token is malformed, tampered with, expired, of the wrong type or algorithm."""
+
+
+class PasswordHasher:
+    """Argon2id through passlib; hashing runs in a thread so the event loop keeps serving."""
+
+    def __init__(self, *, time_cost: int, memory_cost_kib: int, parallelism: int) -> None:
+        self._context = CryptContext(
+            schemes=["argon2"],
+            argon2__type="ID",
+            argon2__time_cost=time_cost,
+            argon2__memory_cost=memory_cost_kib,
+            argon2__parallelism=parallelism,
+        )
+        # Verified against when the user does not exist, so that an unknown username costs
+        # the same as a wrong password and response times do not reveal which accounts exist.
+        self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+
+    async def hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._context.hash, password)
+
+    async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        """Check a password; return (ok, new_hash) where new_hash is set when the stored hash
+        used weaker parameters than today's and should be replaced."""
+        if password_hash is None:
+            await asyncio.to_thread(self._context.verify, password, self._dummy_hash)
+            return False, None
+        return await asyncio.to_thread(self._context.verify_and_update, password, password_hash)
+
+
+@dataclass(frozen=True, slots=True)
+class AccessClaims:
+    user_id: int
+    session_id: int
+    expires_at: datetime
+    token_id: str
+
+
+def create_access_token(
+    *, user_id: int, session_id: int, ttl_seconds: int, key: str, now: datetime | None = None
+) -> tuple[str, datetime]:
+    issued = now or datetime.now(UTC)
+    # Whole seconds in the token; rounding the expiry up keeps the promised `expires_in`.
+    expires = datetime.fromtimestamp(
+        math.ceil((issued + timedelta(seconds=ttl_seconds)).timestamp()), UTC
+    )
+    claims = {
+        "sub": str(user_id),
+        "sid": session_id,
+        "iat": int(issued.timestamp()),
+        "exp": int(expires.timestamp()),
+        "jti": uuid.uuid4().hex,
+        "type": ACCESS_TOKEN_TYPE,
+    }
+    return jwt.encode(claims, key, algorithm=ALGORITHM), expires
+
+
+def decode_access_token(token: str, *, key: str) -> AccessClaims:
+    try:
+        # Naming the one accepted algorithm rejects `alg: none` and algorithm confusion.
+        claims = jwt.decode(token, key, algorithms=[ALGORITHM], options={"require_exp": True})
+    except JWTError as exc:
+        raise InvalidToken(str(exc)) from exc
+    if claims.get("type") != ACCESS_TOKEN_TYPE:
+        raise InvalidToken("not an access token")
+    try:
+        return AccessClaims(
+            user_id=int(claims["sub"]),
+            session_id=int(claims["sid"]),
+            expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
+            token_id=str(claims["jti"]),
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidToken("access token is missing a claim") from exc
+
+
+def new_refresh_token() -> str:
+    """An opaque, high-entropy token: never a JWT, so it cannot pass for an access token."""
+    return secrets.token_urlsafe(32)
+
+
+def hash_refresh_token(token: str) -> str:
+    # A fast hash is enough: the token has 256 bits of entropy, unlike a password.
+    return hashlib.sha256(token.encode()).hexdigest()

@@ -1,0 +1,112 @@
+"""What the group committer stores and answers, shared by its storage back-ends.
+
+A send carries its author as the JSON clients receive (`UserRead`), already serialized by the
+caller: a connection holds its user's JSON for its whole life, so a stored message's JSON is
+assembled around it without validating or serializing the author again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import orjson
+
+from app.core.errors import Conflict, DomainError, Unavailable
+from app.messages.schemas import MessageRead
+from app.rooms.exceptions import NotRoomMember, RoomNotFound
+
+
+class ClientIdReused(Conflict):
+    code = "invalid_frame"
+    default_detail = "That client_id was already used for a message in another room."
+
+
+class RepeatedClientId(Exception):
+    """A client_id was stored before (a retry, or another process was first): the batch is
+    stored again with `look_up_repeats=True`, which answers repeats with their originals."""
+
+
+class StoreUnavailable(Exception):
+    """The database could not take the batch; every send in it is refused, never acked."""
+
+
+@dataclass(frozen=True, slots=True)
+class Send:
+    room_id: int
+    author_id: int
+    author_json: str
+    body: str
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Stored:
+    message_id: int
+    room_id: int
+    seq: int
+    message_json: str
+    created: bool  # False: a repeated client_id, answered with the original
+
+    @property
+    def message(self) -> MessageRead:
+        return MessageRead.model_validate_json(self.message_json)
+
+
+Outcome = Stored | DomainError
+
+
+def unavailable() -> Unavailable:
+    return Unavailable("The message could not be stored; retry with the same client_id.")
+
+
+class BatchStore(Protocol):
+    async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
+        """One outcome per send, in order; raises RepeatedClientId or StoreUnavailable."""
+
+    async def close(self) -> None: ...
+
+
+def message_json(
+    *,
+    message_id: int,
+    room_id: int,
+    seq: int,
+    author_json: str,
+    body: str,
+    created_at: datetime,
+    edited_at: datetime | None,
+    deleted: bool,
+    client_id: str | None,
+) -> str:
+    """A message as `MessageRead` serializes it (same fields, order and formats)."""
+    return orjson.dumps(
+        {
+            "id": message_id,
+            "room_id": room_id,
+            "seq": seq,
+            "author": orjson.Fragment(author_json),
+            "body": body,
+            "created_at": created_at,
+            "edited_at": edited_at,
+            "deleted": deleted,
+            "client_id": client_id,
+        },
+        option=orjson.OPT_UTC_Z,
+    ).decode()
+
+
+def refusal_for(*, room_exists: bool, private: bool) -> DomainError:
+    """Why a non-member may not send: a room they cannot see (404) or are not in (403)."""
+    return RoomNotFound() if not room_exists or private else NotRoomMember()
+
+
+def repeat_outcome(original: Stored, send: Send) -> Outcome:
+    """A send whose client_id was used before: the original, if it is in the same room."""
+    if original.room_id != send.room_id:
+        return ClientIdReused()
+    return Stored(
+        original.message_id, original.room_id, original.seq, original.message_json, created=False
+    )

@@ -1,0 +1,235 @@
+"""Redis pub/sub between processes and hosts.
+
+Local subscribers are served at once by the base class; other processes get each event
+through Redis. Channels follow local interest: a process subscribes to a room's channel only
+while it has subscribers for the room. Every process tags what it publishes and ignores its
+own echo. PostgreSQL stays the source of truth: Redis only carries notifications, and what
+they miss while Redis is away is fetched from the database (see `Hub.resync`).
+
+If Redis goes away, publishing keeps a bounded, ordered backlog and local delivery goes on;
+the reader reconnects with backoff, resubscribes and tells its listeners. The outage is
+logged once when it starts and once when it ends, not per message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections import deque
+from typing import Any
+from urllib.parse import urlsplit
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+from redis.exceptions import RedisError
+
+from app.realtime.broker.base import Broker
+from app.realtime.events import Event
+
+logger = logging.getLogger(__name__)
+
+BACKLOG_LIMIT = 10_000
+BACKLOG_MAX_AGE_SECONDS = 30.0
+RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
+CONFIRM_TIMEOUT_SECONDS = 5.0
+POLL_SECONDS = 1.0
+FLUSH_ON_STOP_SECONDS = 2.0
+
+
+def channel_prefix(url: str) -> str:
+    """Pub/sub channels are global to a Redis server, not per database number, so the
+    database number goes into the names: redis://…/1 and redis://…/2 never hear each other."""
+    path = urlsplit(url).path.strip("/")
+    return f"parley:{path or '0'}:"
+
+
+class RedisBroker(Broker):
+    def __init__(self, url: str) -> None:
+        super().__init__()
+        self._redis = Redis.from_url(
+            url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=10
+        )
+        self._prefix = channel_prefix(url)
+        self._origin = secrets.token_hex(8).encode()
+        self._pubsub: PubSub | None = None
+        self._connected = asyncio.Event()
+        self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._backlog: deque[tuple[float, str, bytes]] = deque()
+        self._dropped = 0
+        self._backlog_ready = asyncio.Event()
+        self._backlog_empty = asyncio.Event()
+        self._backlog_empty.set()
+        self._reader: asyncio.Task[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._down_since: float | None = None
+
+    @property
+    def healthy(self) -> bool:
+        return self._connected.is_set()
+
+    async def start(self) -> None:
+        self._reader = asyncio.create_task(self._read_loop(), name="redis-broker-reader")
+        self._writer = asyncio.create_task(self._write_loop(), name="redis-broker-writer")
+        try:
+            await asyncio.wait_for(self._connected.wait(), CONFIRM_TIMEOUT_SECONDS)
+        except TimeoutError:
+            logger.error("Redis broker not reachable at start-up; serving locally, retrying")
+
+    async def stop(self) -> None:
+        # Last words first: the goodbyes (presence offline) of connections that just closed.
+        if self._connected.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._backlog_empty.wait(), FLUSH_ON_STOP_SECONDS)
+        for task in (self._reader, self._writer):
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(
+            *(t for t in (self._reader, self._writer) if t is not None), return_exceptions=True
+        )
+        if self._pubsub is not None:
+            await self._close_pubsub()
+        await self._redis.aclose()
+
+    async def ping(self) -> None:
+        await self._redis.ping()
+        if not self.healthy:
+            raise ConnectionError("Redis answers but the subscription is not restored yet")
+
+    # Publishing ------------------------------------------------------------------------
+
+    def publish_remote(self, event: Event) -> None:
+        self._backlog.append(
+            (time.monotonic(), self._prefix + event.channel, self._origin + b"|" + event.encode())
+        )
+        if len(self._backlog) > BACKLOG_LIMIT:
+            self._backlog.popleft()
+            self._dropped += 1
+        self._backlog_empty.clear()
+        self._backlog_ready.set()
+
+    async def _write_loop(self) -> None:
+        while True:
+            await self._backlog_ready.wait()
+            self._backlog_ready.clear()
+            while self._backlog:
+                await self._connected.wait()
+                self._forget_stale()
+                batch = list(self._backlog)
+                try:
+                    # One round trip for everything waiting, in order.
+                    async with self._redis.pipeline(transaction=False) as pipe:
+                        for _, channel, payload in batch:
+                            pipe.publish(channel, payload)
+                        await pipe.execute()
+                except (RedisError, OSError) as exc:
+                    # A pooled connection that died with a restart fails once even though
+                    # Redis is back: retry. Real outages are the reader's to judge and log.
+                    logger.debug("Redis publish failed, retrying: %s", exc)
+                    await asyncio.sleep(RECONNECT_DELAYS[0])
+                    continue
+                for _ in batch:
+                    self._backlog.popleft()
+            self._backlog_empty.set()
+
+    def _forget_stale(self) -> None:
+        # After a long outage, old notifications are worth less than the database: the
+        # other processes fetch missed messages themselves when the connection returns.
+        horizon = time.monotonic() - BACKLOG_MAX_AGE_SECONDS
+        while self._backlog and self._backlog[0][0] < horizon:
+            self._backlog.popleft()
+            self._dropped += 1
+
+    # Subscribing -----------------------------------------------------------------------
+
+    async def subscribe(self, channel: str) -> None:
+        await super().subscribe(channel)
+        pubsub = self._pubsub
+        if pubsub is None or not self._connected.is_set():
+            return  # resubscribed on reconnect; missed messages come from the database
+        name = self._prefix + channel
+        waiter = self._confirmations.get(name)
+        if waiter is None or waiter.done():
+            waiter = self._confirmations[name] = asyncio.get_running_loop().create_future()
+        try:
+            await pubsub.subscribe(name)
+            await asyncio.wait_for(asyncio.shield(waiter), CONFIRM_TIMEOUT_SECONDS)
+        except (RedisError, OSError, TimeoutError) as exc:
+            # The reader notices the outage too, logs it, reconnects and resubscribes.
+            logger.debug("Redis subscribe to %s failed: %s", channel, exc)
+
+    async def unsubscribe(self, channel: str) -> None:
+        await super().unsubscribe(channel)
+        if channel in self._channels or self._pubsub is None or not self._connected.is_set():
+            return
+        try:
+            await self._pubsub.unsubscribe(self._prefix + channel)
+        except (RedisError, OSError) as exc:
+            logger.debug("Redis unsubscribe from %s failed: %s", channel, exc)
+
+    # Receiving -------------------------------------------------------------------------
+
+    async def _read_loop(self) -> None:
+        attempt = 0
+        while True:
+            try:
+                await self._connect()
+                attempt = 0
+                while True:
+                    message = await self._pubsub.get_message(timeout=POLL_SECONDS)  # type: ignore[union-attr]
+                    if message is not None:
+                        self._handle(message)
+            except (RedisError, OSError) as exc:
+                # Only the reader owns the connected state: it alone can restore it.
+                self._connected.clear()
+                self._note_outage(exc)
+                await self._close_pubsub()
+                await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
+                attempt += 1
+
+    async def _connect(self) -> None:
+        pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
+        await pubsub.subscribe(*(self._prefix + channel for channel in sorted(self._channels)))
+        self._pubsub = pubsub
+        self._connected.set()
+        self._backlog_ready.set()
+        if self._down_since is not None:
+            logger.warning(
+                "Redis broker reconnected after %.1fs (%d notifications dropped meanwhile); "
+                "resynchronising rooms from the database",
+                time.monotonic() - self._down_since,
+                self._dropped,
+            )
+            self._down_since = None
+            self._dropped = 0
+            for listener in self._reconnect_listeners:
+                listener()
+
+    def _handle(self, message: dict[str, Any]) -> None:
+        kind = message["type"]
+        if kind == "message":
+            origin, _, payload = message["data"].partition(b"|")
+            if origin != self._origin:
+                self.deliver_locally(Event.decode(payload))
+        elif kind == "subscribe":
+            channel = message["channel"].decode()
+            waiter = self._confirmations.pop(channel, None)
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+
+    def _note_outage(self, exc: BaseException) -> None:
+        if self._down_since is None:
+            self._down_since = time.monotonic()
+            logger.error(
+                "Redis broker unreachable (%s): messages are still stored, acknowledged and "
+                "delivered here; other processes catch up when it returns. Retrying.",
+                exc,
+            )
+
+    async def _close_pubsub(self) -> None:
+        pubsub, self._pubsub = self._pubsub, None
+        if pubsub is not None:
+            with contextlib.suppress(RedisError, OSError):  # it is being thrown away anyway
+                await pubsub.aclose()

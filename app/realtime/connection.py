@@ -1,0 +1,188 @@
+"""One WebSocket connection: a bounded outgoing queue and its own writer.
+
+Publishing to a connection only appends to its queue; the writer sends at the client's pace.
+A client that falls `limit` frames behind is cut off with 1013 (it reconnects and resumes
+with `since_seq`), so a slow or stalled reader never delays anyone else.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from starlette.types import Message
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from app.realtime.asgi import SERVER_SEND
+
+logger = logging.getLogger(__name__)
+
+TOO_SLOW = 1013
+TOKEN_EXPIRED = 4401
+
+
+class Connection:
+    __slots__ = (
+        "_close_task",
+        "_closing",
+        "_drain_waiter",
+        "_expiry",
+        "_limit",
+        "_queue",
+        "_reader",
+        "_reader_stopped",
+        "_wakeup",
+        "_writer",
+        "close_code",
+        "close_timeout",
+        "id",
+        "rooms",
+        "session_id",
+        "user_id",
+        "user_json",
+        "websocket",
+    )
+
+    def __init__(
+        self,
+        websocket: WebSocket,
+        *,
+        user_id: int,
+        user_json: str,
+        session_id: int,
+        limit: int,
+        close_timeout: float = 5.0,
+    ) -> None:
+        self.id = secrets.token_hex(8)  # unique across processes: events name their origin by it
+        self.websocket = websocket
+        self.user_id = user_id
+        self.user_json = user_json
+        self.session_id = session_id
+        self.rooms: set[int] = set()  # rooms with a live or pending subscription
+        self.close_timeout = close_timeout
+        self.close_code: int | None = None
+        self._limit = limit
+        # ASGI messages not yet taken by the writer, which swaps the whole list out at once
+        # (an empty list is small, which matters with 10,000 idle connections). The bound
+        # applies here; what the writer holds is at most one earlier queue's worth.
+        self._queue: list[Message] = []
+        self._wakeup: asyncio.Future[None] | None = None
+        self._drain_waiter: asyncio.Future[None] | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._reader: asyncio.Task[object] | None = None
+        self._reader_stopped = False
+        self._closing = False
+        self._close_task: asyncio.Task[None] | None = None
+        self._expiry: asyncio.TimerHandle | None = None
+
+    def __repr__(self) -> str:
+        return f"<Connection {self.id} user={self.user_id} rooms={sorted(self.rooms)}>"
+
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    @property
+    def backlog(self) -> int:
+        return len(self._queue)
+
+    def push(self, frame: str) -> None:
+        """Queue a frame without waiting. Overflowing the queue cuts the connection (1013)."""
+        self.push_message({"type": "websocket.send", "text": frame})
+
+    def push_message(self, message: Message) -> None:
+        """`push` for a ready ASGI message: a broadcast builds one and shares it."""
+        if self._closing:
+            return
+        if len(self._queue) >= self._limit:
+            logger.info("connection %s of user %s is too slow: closing 1013", self.id, self.user_id)
+            self.close(TOO_SLOW, "too slow to keep up; reconnect and resume with since_seq")
+            return
+        self._queue.append(message)
+        wakeup = self._wakeup
+        if wakeup is not None and not wakeup.done():
+            wakeup.set_result(None)
+
+    async def drained(self) -> None:
+        """Wait until the queue is at most half full (for bulk sends such as a replay)."""
+        while self.backlog > self._limit // 2 and not self._closing:
+            self._drain_waiter = asyncio.get_running_loop().create_future()
+            await self._drain_waiter
+
+    def expire_at(self, loop_time: float) -> None:
+        """Close with 4401 at `loop_time` unless a fresh token moves the deadline."""
+        if self._expiry is not None:
+            self._expiry.cancel()
+        self._expiry = asyncio.get_running_loop().call_at(
+            loop_time, self.close, TOKEN_EXPIRED, "token expired"
+        )
+
+    async def serve(self, receive_loop: Callable[[], Awaitable[None]]) -> None:
+        """Run the receive loop here and the writer beside it; whichever ends first ends both."""
+        self._reader = asyncio.current_task()
+        self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
+        try:
+            await receive_loop()
+        except asyncio.CancelledError:
+            if not self._reader_stopped:
+                raise
+            # We stopped the reader ourselves (the peer never took the close frame).
+            if self._reader is not None:
+                self._reader.uncancel()
+        finally:
+            self._closing = True
+            self._writer.cancel()
+            if self._expiry is not None:
+                self._expiry.cancel()
+            self._wake_drainer()
+
+    def close(self, code: int, reason: str = "") -> None:
+        """Stop sending, drop what is queued and close with `code`. Safe to call repeatedly."""
+        if self._closing:
+            return
+        self._closing = True
+        self.close_code = code
+        self._queue.clear()
+        self._wake_drainer()
+        if self._writer is not None:
+            self._writer.cancel()
+        self._close_task = asyncio.create_task(self._send_close(code, reason))
+
+    async def _send_close(self, code: int, reason: str) -> None:
+        try:
+            # A stalled peer never drains its socket, so the close frame may never go out:
+            # bound the wait, then stop reading so the connection's resources are released.
+            await asyncio.wait_for(self.websocket.close(code, reason), self.close_timeout)
+            return
+        except (TimeoutError, OSError, RuntimeError, WebSocketDisconnect):
+            pass
+        if self._reader is not None and not self._reader.done():
+            self._reader_stopped = True
+            self._reader.cancel()
+
+    async def _write_loop(self) -> None:
+        send = self.websocket.scope.get(SERVER_SEND) or self.websocket.send
+        loop = asyncio.get_running_loop()
+        try:
+            while True:
+                if not self._queue:
+                    self._wakeup = loop.create_future()
+                    await self._wakeup
+                    self._wakeup = None
+                    continue
+                batch, self._queue = self._queue, []
+                if self._drain_waiter is not None:
+                    self._wake_drainer()
+                for message in batch:
+                    await send(message)
+        except (OSError, RuntimeError, WebSocketDisconnect):
+            # The peer is gone; the receive loop sees the disconnect and cleans up.
+            self._closing = True
+            self._wake_drainer()
+
+    def _wake_drainer(self) -> None:
+        waiter, self._drain_waiter = self._drain_waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)

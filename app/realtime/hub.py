@@ -1,0 +1,305 @@
+"""The connection hub: which local connections hear which room, and delivery to them.
+
+The hub knows nothing of SQL, Redis or presence. It keeps, per room with local subscribers,
+a feed that delivers `message` events strictly in `seq` order (holding early arrivals until
+the gap closes, and asking `fill_gap` for what never arrives), and it enqueues each event's
+one serialized frame on every subscriber's queue. New subscribers are `pending` while their
+replay is sent: live events are buffered for them and released after the replay, skipping
+what the replay already held, so nothing is lost or repeated at the boundary.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from app.realtime.broker import Broker
+from app.realtime.connection import TOKEN_EXPIRED, Connection
+from app.realtime.events import Event, Kind, room_channel
+
+logger = logging.getLogger(__name__)
+
+# Fetches committed messages after_seq < seq <= upto_seq as (seq, frame), in order.
+GapFiller = Callable[[int, int, int], Awaitable[list[tuple[int, str]]]]
+# Told when a subscription ends without the client asking (room deleted, membership ended).
+EndedCallback = Callable[[Connection, int], None]
+
+GAP_TIMEOUT_SECONDS = 1.0
+RESYNC_PAGE = 1000
+
+
+@dataclass(eq=False)
+class RoomFeed:
+    room_id: int
+    live: set[Connection] = field(default_factory=set)
+    pending: dict[Connection, list[tuple[int, str]]] = field(default_factory=dict)
+    last_seq: int | None = None  # highest seq delivered in order; None until a first snapshot
+    held: dict[int, str] = field(default_factory=dict)  # arrived ahead of a gap
+    gap_timer: asyncio.TimerHandle | None = None
+    ready: asyncio.Future[None] | None = None  # the broker subscription is in place
+
+    @property
+    def empty(self) -> bool:
+        return not self.live and not self.pending
+
+
+class Hub:
+    def __init__(
+        self,
+        broker: Broker,
+        *,
+        fill_gap: GapFiller,
+        on_ended: EndedCallback,
+        gap_timeout: float = GAP_TIMEOUT_SECONDS,
+    ) -> None:
+        self._broker = broker
+        self._fill_gap = fill_gap
+        self._on_ended = on_ended
+        self._gap_timeout = gap_timeout
+        self._feeds: dict[int, RoomFeed] = {}
+        self._connections: set[Connection] = set()
+        self._by_user: dict[int, set[Connection]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        broker.set_handler(self.dispatch)
+        broker.add_reconnect_listener(self.resync)
+
+    # Connections -----------------------------------------------------------------------
+
+    @property
+    def connections(self) -> frozenset[Connection]:
+        return frozenset(self._connections)
+
+    def add(self, connection: Connection) -> None:
+        self._connections.add(connection)
+        self._by_user.setdefault(connection.user_id, set()).add(connection)
+
+    def remove(self, connection: Connection) -> list[int]:
+        """Forget a connection; returns the rooms it was subscribed to."""
+        self._connections.discard(connection)
+        peers = self._by_user.get(connection.user_id)
+        if peers is not None:
+            peers.discard(connection)
+            if not peers:
+                del self._by_user[connection.user_id]
+        rooms = sorted(connection.rooms)
+        connection.rooms.clear()
+        for room_id in rooms:
+            self._leave_feed(connection, room_id)
+        return rooms
+
+    def subscribers(self, room_id: int) -> int:
+        feed = self._feeds.get(room_id)
+        return 0 if feed is None else len(feed.live) + len(feed.pending)
+
+    # Subscriptions ---------------------------------------------------------------------
+
+    async def open(self, connection: Connection, room_id: int) -> None:
+        """Start buffering the room's events for `connection`, and return once the broker
+        delivers the room here: anything committed after this returns will reach us."""
+        feed = self._feeds.get(room_id)
+        if feed is None:
+            feed = self._feeds[room_id] = RoomFeed(room_id)
+            feed.ready = asyncio.get_running_loop().create_future()
+            self._spawn(self._subscribe_channel(feed))
+        feed.pending[connection] = []
+        connection.rooms.add(room_id)
+        assert feed.ready is not None
+        try:
+            await asyncio.shield(feed.ready)
+        except BaseException:
+            self.close_subscription(connection, room_id)
+            raise
+
+    def go_live(self, connection: Connection, room_id: int, snapshot_seq: int, first: str) -> None:
+        """End the replay: send `first` (the `subscribed` frame), then what was buffered with
+        seq > snapshot_seq, then live events. `snapshot_seq` is the last seq the replay saw."""
+        feed = self._feeds.get(room_id)
+        if feed is None or connection not in feed.pending:
+            return
+        buffered = feed.pending.pop(connection)
+        connection.push(first)
+        for seq, frame in buffered:
+            if seq == 0 or seq > snapshot_seq:
+                connection.push(frame)
+        feed.live.add(connection)
+        if feed.last_seq is None:
+            feed.last_seq = snapshot_seq
+            self._release_held(feed)
+
+    def close_subscription(self, connection: Connection, room_id: int) -> bool:
+        """Stop the connection hearing the room; True if it was subscribed."""
+        if room_id not in connection.rooms:
+            return False
+        connection.rooms.discard(room_id)
+        self._leave_feed(connection, room_id)
+        return True
+
+    def _leave_feed(self, connection: Connection, room_id: int) -> None:
+        feed = self._feeds.get(room_id)
+        if feed is None:
+            return
+        feed.live.discard(connection)
+        feed.pending.pop(connection, None)
+        if feed.empty:
+            self._drop_feed(feed)
+
+    def _drop_feed(self, feed: RoomFeed) -> None:
+        if self._feeds.get(feed.room_id) is feed:
+            del self._feeds[feed.room_id]
+        if feed.gap_timer is not None:
+            feed.gap_timer.cancel()
+        self._spawn(self._broker.unsubscribe(room_channel(feed.room_id)))
+
+    async def _subscribe_channel(self, feed: RoomFeed) -> None:
+        assert feed.ready is not None
+        try:
+            await self._broker.subscribe(room_channel(feed.room_id))
+        except Exception as exc:  # reported to every waiting subscriber, then re-raised below
+            if not feed.ready.done():
+                feed.ready.set_exception(exc)
+            raise
+        if not feed.ready.done():
+            feed.ready.set_result(None)
+
+    # Delivery --------------------------------------------------------------------------
+
+    def dispatch(self, event: Event) -> None:
+        """The broker's handler: route one event to local connections. Never blocks."""
+        kind = event.kind
+        if kind is Kind.SESSION_REVOKED:
+            for connection in list(self._connections):
+                if connection.session_id == event.session_id:
+                    connection.close(TOKEN_EXPIRED, "session revoked")
+            return
+        if kind is Kind.USER:
+            for connection in list(self._by_user.get(event.user_id, ())):
+                connection.push(event.frame)
+            return
+        feed = self._feeds.get(event.room_id)
+        if feed is None:
+            return
+        if kind is Kind.MESSAGE:
+            self._order(feed, event.seq, event.frame)
+        elif kind is Kind.ROOM:
+            self._deliver(feed, 0, event.frame, event.user_id, event.origin)
+        elif kind is Kind.ROOM_DELETED:
+            self._deliver(feed, 0, event.frame, 0, "")
+            self._end_all(feed, lambda _connection: True)
+        elif kind is Kind.MEMBER_LEFT:
+            self._end_all(feed, lambda connection: connection.user_id == event.user_id, event.frame)
+
+    def _order(self, feed: RoomFeed, seq: int, frame: str) -> None:
+        if feed.last_seq is None or seq > feed.last_seq + 1:
+            feed.held[seq] = frame
+            if feed.last_seq is not None:
+                self._arm_gap_timer(feed)
+            return
+        if seq <= feed.last_seq:
+            return  # already delivered (a gap fill overtook the broker, or a duplicate)
+        self._deliver(feed, seq, frame, 0, "")
+        feed.last_seq = seq
+        if feed.held:
+            self._release_held(feed)
+
+    def _release_held(self, feed: RoomFeed) -> None:
+        assert feed.last_seq is not None
+        for seq in [s for s in feed.held if s <= feed.last_seq]:
+            del feed.held[seq]
+        while (frame := feed.held.pop(feed.last_seq + 1, None)) is not None:
+            feed.last_seq += 1
+            self._deliver(feed, feed.last_seq, frame, 0, "")
+        if feed.held:
+            self._arm_gap_timer(feed)
+        elif feed.gap_timer is not None:
+            feed.gap_timer.cancel()
+            feed.gap_timer = None
+
+    def _deliver(self, feed: RoomFeed, seq: int, frame: str, skip_user: int, origin: str) -> None:
+        # One ASGI message for every recipient, and over a copy of the set: a push may close
+        # a too-slow connection, which then leaves it.
+        message = {"type": "websocket.send", "text": frame}
+        if skip_user or origin:
+            for connection in list(feed.live):
+                if connection.user_id != skip_user and connection.id != origin:
+                    connection.push_message(message)
+        else:
+            for connection in list(feed.live):
+                connection.push_message(message)
+        for connection, buffer in feed.pending.items():
+            if connection.user_id != skip_user and connection.id != origin:
+                buffer.append((seq, frame))
+
+    def _end_all(
+        self, feed: RoomFeed, which: Callable[[Connection], bool], frame: str = ""
+    ) -> None:
+        for connection in [c for c in (*feed.live, *feed.pending) if which(c)]:
+            if frame:
+                connection.push(frame)
+            self.close_subscription(connection, feed.room_id)
+            self._on_ended(connection, feed.room_id)
+
+    # Gaps ------------------------------------------------------------------------------
+
+    def _arm_gap_timer(self, feed: RoomFeed) -> None:
+        if feed.gap_timer is None:
+            feed.gap_timer = asyncio.get_running_loop().call_later(
+                self._gap_timeout, lambda: self._spawn(self._close_gap(feed))
+            )
+
+    async def _close_gap(self, feed: RoomFeed) -> None:
+        feed.gap_timer = None
+        if self._feeds.get(feed.room_id) is not feed or not feed.held or feed.last_seq is None:
+            return
+        start, end = feed.last_seq, min(feed.held) - 1
+        logger.warning(
+            "room %s: seq %s..%s missing after %.1fs, fetching them from the database",
+            feed.room_id,
+            start + 1,
+            end,
+            self._gap_timeout,
+        )
+        for seq, frame in await self._fill_gap(feed.room_id, start, end):
+            self._order(feed, seq, frame)
+        if feed.last_seq is not None and feed.held and feed.last_seq < min(feed.held) - 1:
+            # Not in the database either: never committed. Move on rather than stall the room.
+            logger.error("room %s: seq %s..%s never arrived", feed.room_id, feed.last_seq + 1, end)
+            feed.last_seq = min(feed.held) - 1
+            self._release_held(feed)
+
+    def resync(self) -> None:
+        """The broker missed events for a while: fetch every room's news from the store."""
+        for feed in list(self._feeds.values()):
+            if feed.last_seq is not None:
+                self._spawn(self._catch_up(feed))
+
+    async def _catch_up(self, feed: RoomFeed) -> None:
+        while self._feeds.get(feed.room_id) is feed and feed.last_seq is not None:
+            start = feed.last_seq
+            found = await self._fill_gap(feed.room_id, start, start + RESYNC_PAGE)
+            for seq, frame in found:
+                self._order(feed, seq, frame)
+            if len(found) < RESYNC_PAGE:
+                return
+
+    # Housekeeping ----------------------------------------------------------------------
+
+    def _spawn(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            logger.error("hub task failed: %r", task.exception())
+
+    def close_all(self, code: int, reason: str) -> None:
+        for connection in list(self._connections):
+            connection.close(code, reason)
+
+    async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -1,0 +1,130 @@
+"""Client-to-server frames: their schemas, and parsing that names what went wrong.
+
+Every frame is one JSON object with a `type`; a client may add `ref` to any frame and
+replies and errors about it carry the same `ref` back.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
+
+from app.messages.schemas import ClientId, MessageBody
+
+MAX_FRAME_BYTES = 64 * 1024
+
+RoomId = Annotated[StrictInt, Field(ge=1)]
+Seq = Annotated[StrictInt, Field(ge=0)]
+Ref = str | int | None
+
+
+class ProtocolError(Exception):
+    def __init__(self, code: str, detail: str, ref: Ref = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.ref = ref
+
+
+class Frame(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    ref: Ref = None
+
+
+class Subscribe(Frame):
+    type: Literal["subscribe"]
+    room_id: RoomId
+    since_seq: Seq | None = None
+
+
+class Unsubscribe(Frame):
+    type: Literal["unsubscribe"]
+    room_id: RoomId
+
+
+class Send(Frame):
+    type: Literal["send"]
+    room_id: RoomId
+    body: MessageBody
+    client_id: ClientId
+
+
+class Typing(Frame):
+    type: Literal["typing"]
+    room_id: RoomId
+
+
+class Read(Frame):
+    type: Literal["read"]
+    room_id: RoomId
+    seq: Seq
+
+
+class Auth(Frame):
+    type: Literal["auth"]
+    token: Annotated[str, Field(min_length=1, max_length=4096)]
+
+
+class Ping(Frame):
+    type: Literal["ping"]
+
+
+ClientFrame = Subscribe | Unsubscribe | Send | Typing | Read | Auth | Ping
+
+FRAMES: dict[str, type[ClientFrame]] = {
+    "subscribe": Subscribe,
+    "unsubscribe": Unsubscribe,
+    "send": Send,
+    "typing": Typing,
+    "read": Read,
+    "auth": Auth,
+    "ping": Ping,
+}
+
+
+def _ref(data: dict[str, Any]) -> Ref:
+    ref = data.get("ref")
+    if isinstance(ref, bool) or not isinstance(ref, str | int):
+        return None
+    return ref if not isinstance(ref, str) or len(ref) <= 256 else None
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item["loc"]) or "frame"
+        problems.append(f"{field}: {item['msg']}")
+    return "; ".join(problems)
+
+
+def parse(text: str) -> ClientFrame:
+    """Parse one text frame, or raise ProtocolError with the contract's error code."""
+    try:
+        data = orjson.loads(text)
+    except orjson.JSONDecodeError as exc:
+        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise ProtocolError("invalid_frame", f"expected a JSON object, got {type(data).__name__}")
+    ref = _ref(data)
+    kind = data.get("type")
+    if not isinstance(kind, str):
+        raise ProtocolError("invalid_frame", "every frame needs a string `type`", ref)
+    model = FRAMES.get(kind)
+    if model is None:
+        known = ", ".join(FRAMES)
+        raise ProtocolError(
+            "unknown_type", f"unknown frame type {kind!r}; expected one of {known}", ref
+        )
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        if any(
+            item["type"] == "string_too_long" and item["loc"] == ("body",) for item in exc.errors()
+        ):
+            raise ProtocolError(
+                "too_long", "body is longer than 4000 characters (after trimming)", ref
+            ) from None
+        raise ProtocolError("invalid_frame", _describe(exc), ref) from None

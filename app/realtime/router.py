@@ -1,0 +1,30 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, WebSocket
+
+from app.auth.dependencies import WebSocketAuth
+from app.dependencies import StateDep
+from app.realtime.handler import run_connection
+
+router = APIRouter(tags=["realtime"])
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket, caller: WebSocketAuth, state: StateDep) -> None:
+    """Real-time chat: one connection, many rooms. The token (`?token=` or an
+    `Authorization: Bearer` header) is checked before the handshake is accepted."""
+    await run_connection(websocket, state, caller)
+
+
+@router.websocket("/rooms/{room_id}/ws")
+async def room_websocket_endpoint(
+    websocket: WebSocket,
+    room_id: int,
+    caller: WebSocketAuth,
+    state: StateDep,
+    since_seq: Annotated[int | None, Query(ge=0)] = None,
+) -> None:
+    """The same endpoint, subscribed to `room_id` at connect (resuming after `since_seq`)."""
+    await run_connection(websocket, state, caller, room_id=room_id, since_seq=since_seq)

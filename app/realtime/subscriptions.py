@@ -1,0 +1,146 @@
+"""Subscribing connections to rooms: authorization, replay, going live, presence.
+
+This is where the real-time layer meets the database; the hub it drives does not.
+
+Resume without loss or repeats: the connection is registered with the hub (live events are
+buffered for it) and the broker delivers the room here *before* the database is read. So a
+message committed before the read is in the replay, one committed after it is in the buffer,
+and one in both is dropped by seq when the buffer is released.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.core.errors import DomainError, Unavailable
+from app.messages import service as message_service
+from app.realtime import events, frames
+from app.realtime.broker import Broker
+from app.realtime.connection import Connection
+from app.realtime.hub import Hub
+from app.realtime.presence import Presence
+from app.rooms import service as room_service
+
+logger = logging.getLogger(__name__)
+
+REPLAY_CHUNK = 100
+
+
+class AlreadySubscribed(DomainError):
+    default_detail = "Already subscribed to that room."
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        *,
+        transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+        broker: Broker,
+        presence: Presence,
+        replay_limit: int,
+    ) -> None:
+        self._transaction = transaction
+        self._broker = broker
+        self._presence = presence
+        self._replay_limit = replay_limit
+        self._tasks: set[asyncio.Task[None]] = set()
+        self.hub = Hub(broker, fill_gap=self.fill_gap, on_ended=self._ended)
+        presence.set_expiry_handler(self._expired)
+
+    async def subscribe(
+        self, connection: Connection, room_id: int, since_seq: int | None, ref: frames.Ref
+    ) -> None:
+        """Replay what was missed after `since_seq` (at most `replay_limit`), then
+        `subscribed`, then live events. Raises a DomainError the caller reports."""
+        if room_id in connection.rooms:
+            raise AlreadySubscribed()
+        try:
+            await self.hub.open(connection, room_id)
+        except Exception as exc:
+            logger.warning("room %s: broker subscription failed: %s", room_id, exc)
+            raise Unavailable("Live delivery is unavailable; retry shortly.") from exc
+        try:
+            async with self._transaction() as session:
+                room, _membership = await room_service.get_membership(
+                    session, room_id, connection.user_id
+                )
+                snapshot = room.last_seq
+                replay = (
+                    []
+                    if since_seq is None
+                    else await message_service.fetch_range(
+                        session,
+                        room_id,
+                        after_seq=since_seq,
+                        upto_seq=snapshot,
+                        limit=self._replay_limit,
+                    )
+                )
+        except BaseException:
+            self.hub.close_subscription(connection, room_id)
+            raise
+
+        came_online = await self._presence.join(room_id, connection.user_id, connection.user_json)
+        online = await self._presence.online(room_id)
+        for index, message in enumerate(replay, start=1):
+            connection.push(frames.message(message.model_dump_json()))
+            if index % REPLAY_CHUNK == 0:
+                await connection.drained()
+        complete = since_seq is None or snapshot - since_seq <= self._replay_limit
+        self.hub.go_live(
+            connection,
+            room_id,
+            snapshot,
+            frames.subscribed(
+                room_id=room_id,
+                last_seq=snapshot,
+                replayed=len(replay),
+                complete=complete,
+                online_json="[" + ",".join(online) + "]",
+                ref=ref,
+            ),
+        )
+        if came_online:
+            self._announce(room_id, connection, "online")
+
+    async def unsubscribe(self, connection: Connection, room_id: int, ref: frames.Ref) -> None:
+        if self.hub.close_subscription(connection, room_id):
+            await self._left(connection, room_id)
+        connection.push(frames.unsubscribed(room_id=room_id, reason="requested", ref=ref))
+
+    async def disconnect(self, connection: Connection) -> None:
+        for room_id in self.hub.remove(connection):
+            await self._left(connection, room_id)
+
+    async def fill_gap(self, room_id: int, after_seq: int, upto_seq: int) -> list[tuple[int, str]]:
+        async with self._transaction() as session:
+            messages = await message_service.fetch_range(
+                session, room_id, after_seq=after_seq, upto_seq=upto_seq, limit=upto_seq - after_seq
+            )
+        return [(m.seq, frames.message(m.model_dump_json())) for m in messages]
+
+    async def _left(self, connection: Connection, room_id: int) -> None:
+        if await self._presence.leave(room_id, connection.user_id):
+            self._announce(room_id, connection, "offline")
+
+    def _announce(self, room_id: int, connection: Connection, status: str) -> None:
+        frame = frames.presence(room_id=room_id, user_json=connection.user_json, status=status)
+        self._broker.publish(
+            events.room_frame(room_id=room_id, frame=frame, skip_user_id=connection.user_id)
+        )
+
+    def _expired(self, room_id: int, user_json: str) -> None:
+        """A user's server went away without saying goodbye: tell the room they left."""
+        frame = frames.presence(room_id=room_id, user_json=user_json, status="offline")
+        self._broker.publish(events.room_frame(room_id=room_id, frame=frame))
+
+    def _ended(self, connection: Connection, room_id: int) -> None:
+        """The hub ended a subscription (room deleted, membership ended): update presence."""
+        task = asyncio.ensure_future(self._left(connection, room_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.core.database import Base, utcnow
+
+
+class Visibility(StrEnum):
+    PUBLIC = "public"
+    PRIVATE = "private"
+
+
+class Role(StrEnum):
+    OWNER = "owner"
+    ADMIN = "admin"
+    MEMBER = "member"
+
+
+class Room(Base):
+    __tablename__ = "rooms"
+    __table_args__ = (
+        CheckConstraint("visibility IN ('public', 'private')", name="visibility"),
+        CheckConstraint("last_seq >= 0", name="last_seq_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(64))
+    # Lower-cased copy that carries the uniqueness: "General" and "general" are one room.
+    name_key: Mapped[str] = mapped_column(String(64), unique=True)
+    topic: Mapped[str] = mapped_column(String(500), default="")
+    visibility: Mapped[str] = mapped_column(String(16), default=Visibility.PUBLIC.value)
+    created_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # The newest message's seq. Advanced inside the storing transaction (the row lock is what
+    # makes seq gapless and unique under concurrent writers).
+    last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+class Membership(Base):
+    __tablename__ = "room_members"
+    __table_args__ = (CheckConstraint("role IN ('owner', 'admin', 'member')", name="role"),)
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    role: Mapped[str] = mapped_column(String(16), default=Role.MEMBER.value)
+    joined_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Highest seq this member has read; unread counts are the messages after it.
+    last_read_seq: Mapped[int] = mapped_column(BigInteger, default=0)

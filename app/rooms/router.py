@@ -1,0 +1,106 @@
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Response, status
+
+from app.auth.dependencies import CurrentUser
+from app.dependencies import SessionDep
+from app.rooms import membership as membership_service
+from app.rooms import service as room_service
+from app.rooms.exceptions import NOT_VISIBLE
+from app.rooms.schemas import (
+    MemberRead,
+    MembershipUpdate,
+    MembersPage,
+    ReadMarkerRead,
+    ReadMarkerUpdate,
+    RoomCreate,
+    RoomForCaller,
+    RoomsPage,
+    RoomUpdate,
+)
+
+router = APIRouter(prefix="/rooms", tags=["rooms"])
+
+
+@router.post("", status_code=status.HTTP_201_CREATED, response_model=RoomForCaller)
+async def create_room(data: RoomCreate, user: CurrentUser, session: SessionDep) -> RoomForCaller:
+    """Create a room; you become its owner. Names are unique regardless of case."""
+    return await room_service.create_room(session, user, data)
+
+
+@router.get("", response_model=RoomsPage)
+async def list_rooms(
+    user: CurrentUser,
+    session: SessionDep,
+    name: Annotated[
+        str | None, Query(max_length=64, description="Only this room (any case).")
+    ] = None,
+) -> RoomsPage:
+    """Public rooms and your private ones, with your role and unread count in each."""
+    return RoomsPage(rooms=await room_service.list_rooms(session, user, name=name))
+
+
+@router.get("/{room_id}", response_model=RoomForCaller, responses=NOT_VISIBLE)
+async def read_room(room_id: int, user: CurrentUser, session: SessionDep) -> RoomForCaller:
+    return await room_service.read_room(session, user, room_id)
+
+
+@router.patch("/{room_id}", response_model=RoomForCaller, responses=NOT_VISIBLE)
+async def update_room(
+    room_id: int, data: RoomUpdate, user: CurrentUser, session: SessionDep
+) -> RoomForCaller:
+    """Rename, change the topic or the visibility (owner and admins)."""
+    return await room_service.update_room(session, user, room_id, data)
+
+
+@router.delete("/{room_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE)
+async def delete_room(room_id: int, user: CurrentUser, session: SessionDep) -> None:
+    """Delete the room and its history (owner). Subscribers get `room.deleted`."""
+    await room_service.delete_room(session, user, room_id)
+
+
+@router.get("/{room_id}/members", response_model=MembersPage, responses=NOT_VISIBLE)
+async def list_members(room_id: int, user: CurrentUser, session: SessionDep) -> MembersPage:
+    """The room's members, owner first (members only)."""
+    return MembersPage(members=await membership_service.list_members(session, user, room_id))
+
+
+@router.put(
+    "/{room_id}/members/{user_id}",
+    response_model=MemberRead,
+    responses={201: {"model": MemberRead, "description": "Joined or added."}, **NOT_VISIBLE},
+)
+async def put_member(
+    room_id: int,
+    user_id: int,
+    user: CurrentUser,
+    session: SessionDep,
+    response: Response,
+    data: MembershipUpdate | None = None,
+) -> MemberRead:
+    """Join a public room (your own id), add someone (owner, admin), or set a role (owner).
+    Setting someone's role to `owner` hands ownership over; you become an admin."""
+    change = await membership_service.put_member(
+        session, user, room_id, user_id, data.role if data else None
+    )
+    response.status_code = status.HTTP_201_CREATED if change.created else status.HTTP_200_OK
+    return change.member
+
+
+@router.delete(
+    "/{room_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE
+)
+async def remove_member(room_id: int, user_id: int, user: CurrentUser, session: SessionDep) -> None:
+    """Leave (your own id) or remove someone below your role. The owner cannot leave."""
+    await membership_service.remove_member(session, user, room_id, user_id)
+
+
+@router.put("/{room_id}/read", response_model=ReadMarkerRead, responses=NOT_VISIBLE)
+async def mark_read(
+    room_id: int, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
+) -> ReadMarkerRead:
+    """Move your read marker forward (it never moves back); the source of `unread_count`."""
+    seq, unread = await membership_service.mark_read(session, user.id, room_id, data.seq)
+    return ReadMarkerRead(room_id=room_id, seq=seq, unread_count=unread)

@@ -1,0 +1,82 @@
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.rooms.models import Role, Visibility
+from app.users.schemas import UserRead
+
+RoomName = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.-]+$"),
+]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+
+
+class RoomCreate(BaseModel):
+    name: RoomName = Field(description="1-64 letters, digits, `_`, `.` or `-`; unique (any case).")
+    topic: Topic = ""
+    visibility: Visibility = Visibility.PUBLIC
+
+
+class RoomUpdate(BaseModel):
+    name: RoomName | None = None
+    topic: Topic | None = None
+    visibility: Visibility | None = None
+
+    @model_validator(mode="after")
+    def _something_to_change(self) -> RoomUpdate:
+        if self.name is None and self.topic is None and self.visibility is None:
+            raise ValueError("give at least one of name, topic, visibility")
+        return self
+
+
+class RoomRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    name: str
+    topic: str
+    visibility: Visibility
+    created_by: int
+    created_at: datetime
+    last_seq: int
+
+
+class RoomForCaller(RoomRead):
+    """A room as the caller sees it: their role, read marker and unread count (null if not
+    a member)."""
+
+    role: Role | None
+    unread_count: int | None
+    last_read_seq: int | None
+
+
+class RoomsPage(BaseModel):
+    rooms: list[RoomForCaller]
+
+
+class MemberRead(BaseModel):
+    user: UserRead
+    role: Role
+    joined_at: datetime
+
+
+class MembersPage(BaseModel):
+    members: list[MemberRead]
+
+
+class MembershipUpdate(BaseModel):
+    role: Role | None = Field(None, description="Default `member`; owner/admin may set roles.")
+
+
+class ReadMarkerUpdate(BaseModel):
+    seq: int = Field(ge=0, description="The highest seq you have read.")
+
+
+class ReadMarkerRead(BaseModel):
+    room_id: int
+    seq: int
+    unread_count: int

@@ -1,0 +1,167 @@
+"""Rooms: create, list, read, change, delete. Permission rules come from `permissions`."""
+
+from __future__ import annotations
+
+from sqlalchemy import and_, func, or_, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import ScalarSelect
+
+from app.core.database import defer_event
+from app.messages.models import Message
+from app.realtime import events, frames
+from app.rooms import permissions
+from app.rooms.exceptions import RoomNameTaken
+from app.rooms.models import Membership, Role, Room
+from app.rooms.schemas import RoomCreate, RoomForCaller, RoomRead, RoomUpdate
+from app.users.models import User
+from app.users.schemas import UserRead
+
+
+def room_key(name: str) -> str:
+    return name.casefold()
+
+
+def unread_count_expression(user_id: int) -> ScalarSelect[int]:
+    """Messages after the member's read marker, written by others and not deleted.
+
+    Correlated to `Membership`; it walks the (room_id, seq) index from the marker on.
+    """
+    return (
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.room_id == Membership.room_id,
+            Message.seq > Membership.last_read_seq,
+            Message.author_id != user_id,
+            Message.deleted.is_(False),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+
+
+def for_caller(room: Room, membership: Membership | None, unread: int | None) -> RoomForCaller:
+    return RoomForCaller(
+        **RoomRead.model_validate(room).model_dump(),
+        role=Role(membership.role) if membership else None,
+        unread_count=unread if membership else None,
+        last_read_seq=membership.last_read_seq if membership else None,
+    )
+
+
+async def load_room(
+    session: AsyncSession, room_id: int, user_id: int
+) -> tuple[Room | None, Membership | None]:
+    row = await session.execute(
+        select(Room, Membership)
+        .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user_id))
+        .where(Room.id == room_id)
+    )
+    found = row.one_or_none()
+    return (None, None) if found is None else (found[0], found[1])
+
+
+async def get_visible_room(
+    session: AsyncSession, room_id: int, user_id: int
+) -> tuple[Room, Membership | None]:
+    room, membership = await load_room(session, room_id, user_id)
+    return permissions.ensure_visible(room, membership), membership
+
+
+async def get_membership(
+    session: AsyncSession, room_id: int, user_id: int
+) -> tuple[Room, Membership]:
+    """The room and the caller's membership, or 404 (cannot see it) / 403 (not a member)."""
+    room, membership = await get_visible_room(session, room_id, user_id)
+    return room, permissions.ensure_member(room, membership)
+
+
+async def unread_count(session: AsyncSession, membership: Membership) -> int:
+    result = await session.execute(
+        select(unread_count_expression(membership.user_id)).where(
+            Membership.room_id == membership.room_id, Membership.user_id == membership.user_id
+        )
+    )
+    return int(result.scalar_one())
+
+
+async def create_room(session: AsyncSession, user: User, data: RoomCreate) -> RoomForCaller:
+    room = Room(
+        name=data.name,
+        name_key=room_key(data.name),
+        topic=data.topic,
+        visibility=data.visibility.value,
+        created_by=user.id,
+    )
+    try:
+        async with session.begin_nested():
+            session.add(room)
+            await session.flush()
+            owner = Membership(room_id=room.id, user_id=user.id, role=Role.OWNER.value)
+            session.add(owner)
+    except IntegrityError as exc:
+        raise RoomNameTaken() from exc
+    return for_caller(room, owner, 0)
+
+
+async def list_rooms(
+    session: AsyncSession, user: User, *, name: str | None = None
+) -> list[RoomForCaller]:
+    """Public rooms and the caller's private ones, with the caller's role and unread count;
+    `name` narrows it to that one room (any case), for clients that join by name."""
+    query = (
+        select(Room, Membership, unread_count_expression(user.id))
+        .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user.id))
+        .where(or_(Room.visibility == "public", Membership.user_id.is_not(None)))
+        .order_by(Room.name_key)
+    )
+    if name is not None:
+        query = query.where(Room.name_key == room_key(name.strip()))
+    rows = await session.execute(query)
+    return [for_caller(room, membership, unread) for room, membership, unread in rows]
+
+
+async def read_room(session: AsyncSession, user: User, room_id: int) -> RoomForCaller:
+    room, membership = await get_visible_room(session, room_id, user.id)
+    unread = await unread_count(session, membership) if membership else None
+    return for_caller(room, membership, unread)
+
+
+async def update_room(
+    session: AsyncSession, user: User, room_id: int, data: RoomUpdate
+) -> RoomForCaller:
+    room, membership = await get_membership(session, room_id, user.id)
+    permissions.ensure_can_update_room(membership)
+    if data.name is not None:
+        room.name, room.name_key = data.name, room_key(data.name)
+    if data.topic is not None:
+        room.topic = data.topic
+    if data.visibility is not None:
+        room.visibility = data.visibility.value
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:
+        raise RoomNameTaken() from exc
+    room_json = RoomRead.model_validate(room).model_dump_json()
+    defer_event(session, events.room_frame(room_id=room.id, frame=frames.room_updated(room_json)))
+    return for_caller(room, membership, await unread_count(session, membership))
+
+
+async def delete_room(session: AsyncSession, user: User, room_id: int) -> None:
+    room, membership = await get_membership(session, room_id, user.id)
+    permissions.ensure_can_delete_room(membership)
+    members = (
+        (await session.execute(select(Membership.user_id).where(Membership.room_id == room_id)))
+        .scalars()
+        .all()
+    )
+    # Messages and memberships go with the room (ON DELETE CASCADE in the database).
+    await session.delete(room)
+    await session.flush()
+    defer_event(session, events.room_deleted(room_id=room_id, frame=frames.room_deleted(room_id)))
+    by = UserRead.model_validate(user).model_dump_json()
+    gone = frames.room_left(room_id=room_id, reason="deleted", by_json=by)
+    for member_id in members:
+        defer_event(session, events.user_frame(user_id=member_id, frame=gone))

@@ -1,0 +1,187 @@
+"""Server data as terminal text: inert, aligned, in local time.
+
+Everything here returns prompt_toolkit fragments (`(style, text)` pairs) and has no side
+effects. Every string that came from the server passes through `sanitize`, so a message,
+a display name or a topic can never move the cursor, change colours or retitle the window.
+"""
+
+from __future__ import annotations
+
+import re
+import zlib
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+Fragments = list[tuple[str, str]]
+
+# C0 controls but newline, DEL, C1 controls; then the invisible characters that reorder or
+# hide text (bidi overrides and isolates, line/paragraph separators).
+_CONTROL = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f]")
+_INVISIBLE = re.compile("[\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+AUTHOR_STYLES = ("ansicyan", "ansigreen", "ansiyellow", "ansimagenta", "ansiblue", "ansired")
+
+
+def _caret(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code == 0x09:
+        return "    "
+    if code == 0x7F:
+        return "^?"
+    if code >= 0x80:  # C1, in `cat -v` notation
+        return "M-^" + chr(code - 0x80 + 0x40)
+    return "^" + chr(code + 0x40)
+
+
+def sanitize(text: str, *, multiline: bool = False) -> str:
+    """Control characters become visible caret notation (ESC is `^[`), tabs spaces and
+    invisible reordering characters `<U+202E>`; newlines stay only if `multiline`."""
+    text = text.replace("\r\n", "\n")
+    if not multiline:
+        text = text.replace("\n", " ")
+    text = _CONTROL.sub(_caret, text)
+    return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
+
+
+def parse_time(value: str) -> datetime:
+    """An RFC 3339 timestamp from the server, in local time."""
+    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+
+
+def clock(value: str) -> str:
+    return parse_time(value).strftime("%H:%M")
+
+
+def display_name(user: dict[str, Any]) -> str:
+    return sanitize(str(user.get("display_name") or user.get("username") or "someone"))
+
+
+def author_style(user: dict[str, Any], me_id: int | None) -> str:
+    if user.get("id") == me_id:
+        return "class:me"
+    palette = AUTHOR_STYLES[zlib.crc32(str(user.get("id")).encode()) % len(AUTHOR_STYLES)]
+    return f"class:author {palette}"
+
+
+def message(item: dict[str, Any], *, me_id: int | None, note: str = "") -> Fragments:
+    """`[HH:MM] Name: body`, with `(edited)` / `(deleted)` marks; continuation lines of a
+    multi-line body are indented under the first."""
+    author = item.get("author") or {}
+    name = display_name(author)
+    head = f"[{clock(item['created_at'])}] "
+    fragments: Fragments = [
+        ("class:time", head),
+        (author_style(author, me_id), name),
+    ]
+    if note:
+        fragments.append(("class:note", f" ({note})"))
+    if item.get("deleted"):
+        fragments.append(("class:deleted", " (message deleted)"))
+        return fragments
+    fragments.append(("", ": "))
+    indent = " " * (len(head) + len(name) + 2)
+    lines = sanitize(str(item.get("body", "")), multiline=True).split("\n")
+    fragments.append(("class:body", lines[0]))
+    for line in lines[1:]:
+        fragments.append(("class:body", f"\n{indent}{line}"))
+    if item.get("edited_at") and not note:
+        fragments.append(("class:note", " (edited)"))
+    return fragments
+
+
+def earlier_messages(
+    items: list[dict[str, Any]], *, me_id: int | None, room_name: str, has_more: bool
+) -> Fragments:
+    """A page of older history, framed so it reads apart from the live conversation."""
+    lines = [system(f"{len(items)} earlier messages in #{sanitize(room_name)}:")]
+    day: date | None = None
+    for item in items:
+        if parse_time(item["created_at"]).date() != day:
+            day = parse_time(item["created_at"]).date()
+            lines.append(day_separator(day))
+        lines.append(message(item, me_id=me_id))
+    more = "/history shows more" if has_more else "that was the beginning"
+    lines.append(system(f"end of earlier messages ({more})"))
+    return joined(*lines)
+
+
+def day_separator(day: date) -> Fragments:
+    return [("class:system", f"--- {day.strftime('%A %d %B %Y')} ---")]
+
+
+def system(text: str) -> Fragments:
+    """A line from the client itself (sanitized again all the same: it quotes names)."""
+    return [("class:system", f"* {sanitize(text, multiline=True)}")]
+
+
+def error(text: str) -> Fragments:
+    return [("class:error", f"! {sanitize(text)}")]
+
+
+def presence(user: dict[str, Any], status: str, room_name: str) -> Fragments:
+    verb = "came online in" if status == "online" else "went offline from"
+    return system(f"{display_name(user)} {verb} #{sanitize(room_name)}")
+
+
+def typing_line(names: Iterable[str]) -> str:
+    names = sorted(names)
+    if not names:
+        return ""
+    if len(names) == 1:
+        return f"{names[0]} is typing..."
+    if len(names) == 2:
+        return f"{names[0]} and {names[1]} are typing..."
+    return f"{len(names)} people are typing..."
+
+
+def room_header(room: dict[str, Any]) -> Fragments:
+    topic = sanitize(str(room.get("topic") or ""))
+    text = f"--- #{sanitize(str(room['name']))}" + (f": {topic}" if topic else "") + " ---"
+    return [("class:header", text)]
+
+
+def room_list(rooms: list[dict[str, Any]], current_id: int | None) -> Fragments:
+    """One line per room: current mark, name, your role or `not joined`, unread, topic."""
+    if not rooms:
+        return system("No rooms yet. Create one with /create NAME")
+    width = max(len(sanitize(str(r["name"]))) for r in rooms) + 1
+    fragments: Fragments = [("class:system", "Rooms:")]
+    for room in sorted(rooms, key=lambda r: str(r["name"]).casefold()):
+        mark = "*" if room["id"] == current_id else " "
+        name = "#" + sanitize(str(room["name"]))
+        role = room.get("role") or "not joined"
+        if room.get("visibility") == "private":
+            role += ", private"
+        unread = room.get("unread_count")
+        fragments.append(("", f"\n {mark} {name:<{width + 1}} {role:<18}"))
+        if unread is not None:  # members only
+            fragments.append(("class:unread" if unread else "", f"{unread:>4} unread"))
+        else:
+            fragments.append(("", " " * 11))
+        topic = sanitize(str(room.get("topic") or ""))
+        if topic:
+            fragments.append(("class:system", f"  {topic}"))
+    if current_id is None:
+        fragments.append(("class:system", "\n* Open one with /join NAME."))
+    return fragments
+
+
+def who(users: list[dict[str, Any]], room_name: str) -> Fragments:
+    names = sorted((display_name(u) for u in users), key=str.casefold)
+    if not names:
+        return system(f"Nobody is online in #{sanitize(room_name)}.")
+    return system(f"Online in #{sanitize(room_name)} ({len(names)}): " + ", ".join(names))
+
+
+def joined(*lines: Fragments) -> Fragments:
+    """Several lines as one block (printed at once, so nothing interleaves with it)."""
+    out: Fragments = []
+    for index, line in enumerate(lines):
+        if index:
+            out.append(("", "\n"))
+        out.extend(line)
+    return out
+
+
+def plain(fragments: Fragments) -> str:
+    return "".join(text for _style, text in fragments)

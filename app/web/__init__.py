@@ -1,0 +1,1 @@
+"""The web page served at `/`: plain static files, no build step."""

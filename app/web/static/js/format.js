@@ -1,0 +1,75 @@
+// Small presentation helpers: times, days, avatars, links. All of them return text or
+// nodes built with createElement; none of them parses HTML.
+
+import { h } from "./dom.js";
+
+const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
+const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
+const dayFormat = new Intl.DateTimeFormat(undefined, {
+  weekday: "long",
+  month: "long",
+  day: "numeric",
+});
+const yearDayFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "long" });
+
+export function clock(date) {
+  return timeFormat.format(date);
+}
+
+export function fullDate(date) {
+  return fullFormat.format(date);
+}
+
+export function dayKey(date) {
+  return `${date.getFullYear()}-${date.getMonth() + 1}-${date.getDate()}`;
+}
+
+export function dayLabel(date) {
+  const today = new Date();
+  const yesterday = new Date(today.getFullYear(), today.getMonth(), today.getDate() - 1);
+  if (dayKey(date) === dayKey(today)) return "Today";
+  if (dayKey(date) === dayKey(yesterday)) return "Yesterday";
+  return date.getFullYear() === today.getFullYear()
+    ? dayFormat.format(date)
+    : yearDayFormat.format(date);
+}
+
+export function initials(user) {
+  const name = (user.display_name || user.username || "?").trim();
+  const parts = name.split(/\s+/).filter(Boolean);
+  const letters = parts.length > 1 ? parts[0][0] + parts[parts.length - 1][0] : name.slice(0, 2);
+  return letters.toUpperCase();
+}
+
+/** A stable hue per user, so people are easy to tell apart. */
+export function hue(userId) {
+  return (Number(userId) * 137) % 360;
+}
+
+export function avatar(user, extraClass = "") {
+  const node = h("span", { class: `avatar ${extraClass}`.trim(), "aria-hidden": "true" });
+  node.textContent = initials(user);
+  node.style.setProperty("--hue", String(hue(user.id)));
+  return node;
+}
+
+const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
+
+/** A message body as text nodes, with http(s) links made clickable (still text only). */
+export function bodyNodes(text) {
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_PATTERN)) {
+    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
+    const link = h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer nofollow" });
+    link.textContent = match[0];
+    nodes.push(link);
+    last = match.index + match[0].length;
+  }
+  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+  return nodes;
+}
+
+export function plural(count, one, many) {
+  return `${count} ${count === 1 ? one : many}`;
+}

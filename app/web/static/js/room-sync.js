@@ -1,0 +1,219 @@
+// Keeping the rooms in step with the server: the room list and its periodic refresh, one
+// subscription per joined room (resumed with `since_seq`), and each room's history: the
+// latest page, older pages, and a catch-up over REST after a gap. No DOM here.
+
+import { report, toast } from "./notices.js";
+import { invalidate } from "./render.js";
+import { Room } from "./rooms.js";
+import { navigate } from "./router.js";
+import { state } from "./state.js";
+
+const PAGE_SIZE = 50;
+const CATCH_UP_PAGE = 200;
+const ROOMS_REFRESH_MS = 30_000;
+
+export function createRoomSync({ session, realtime, outbox }) {
+  let refreshTimer = null;
+  let listing = null; // the GET /rooms under way
+  let connectedBefore = false;
+
+  async function loadRooms() {
+    const { rooms: listed } = await session.request("GET", "/rooms");
+    const seen = new Set();
+    for (const info of listed) {
+      seen.add(info.id);
+      const room = state.rooms.get(info.id);
+      if (room) {
+        const wasMember = room.member;
+        room.update(info);
+        if (wasMember && !room.member) forgetHistory(room);
+      } else {
+        state.rooms.set(info.id, new Room(info));
+      }
+      subscribeIfNeeded(state.rooms.get(info.id));
+    }
+    for (const id of [...state.rooms.keys()]) if (!seen.has(id)) dropRoom(id, null);
+    invalidate("sidebar", "header", "timeline");
+  }
+
+  /** Look at the room list again (one request at a time, however often it is asked for). */
+  function refreshRoomsSoon() {
+    if (!listing) {
+      listing = loadRooms()
+        .catch(() => {})
+        .finally(() => {
+          listing = null;
+        });
+    }
+  }
+
+  /** Signed in: refresh the room list every so often. */
+  function start() {
+    clearInterval(refreshTimer);
+    refreshTimer = setInterval(refreshRoomsSoon, ROOMS_REFRESH_MS);
+  }
+
+  /** Signed out. */
+  function stop() {
+    connectedBefore = false;
+    clearInterval(refreshTimer);
+  }
+
+  function subscribeIfNeeded(room) {
+    if (!room || !room.member || room.subscribed || room.subscribing || !realtime.open) return;
+    const frame = { type: "subscribe", room_id: room.id, ref: `sub:${room.id}` };
+    const since = room.resumeSeq;
+    if (since !== null) frame.since_seq = since;
+    room.subscribing = realtime.send(frame);
+  }
+
+  /** The socket is (again) up: subscribe afresh to every joined room. */
+  function connected() {
+    for (const room of state.rooms.values()) {
+      room.forgetLive();
+      room.subscribing = false;
+    }
+    for (const room of state.rooms.values()) subscribeIfNeeded(room);
+    // After a reconnect, pick up rooms created, deleted or joined elsewhere meanwhile.
+    if (connectedBefore) refreshRoomsSoon();
+    connectedBefore = true;
+  }
+
+  /** The socket closed: no room is live until it is back. */
+  function disconnected() {
+    for (const room of state.rooms.values()) {
+      room.forgetLive();
+      room.subscribing = false;
+    }
+  }
+
+  /** A room we learnt of (created, or opened by its address): hold it and follow it. */
+  function adopt(info) {
+    const room = new Room(info);
+    state.rooms.set(info.id, room);
+    subscribeIfNeeded(room);
+    return room;
+  }
+
+  async function fetchRoom(roomId) {
+    return adopt(await session.request("GET", `/rooms/${roomId}`));
+  }
+
+  async function join(room) {
+    await session.request("PUT", `/rooms/${room.id}/members/${state.me.id}`);
+    room.update(await session.request("GET", `/rooms/${room.id}`));
+    subscribeIfNeeded(room);
+  }
+
+  function forgetHistory(room) {
+    room.messages.clear();
+    room.loaded = false;
+    room.hasMoreBefore = true;
+    room.forgetLive();
+    room.subscribing = false;
+  }
+
+  /** We are no longer a member (we left, or were removed): a private room goes from view. */
+  function leftRoom(room) {
+    room.info = { ...room.info, role: null, unread_count: null };
+    forgetHistory(room);
+    if (room.info.visibility === "private") dropRoom(room.id, null);
+  }
+
+  function dropRoom(id, notice) {
+    state.rooms.delete(id);
+    outbox.forgetRoom(id);
+    if (state.openRoomId === id) {
+      if (notice) toast(notice, "info");
+      navigate(null);
+    }
+    invalidate("sidebar");
+  }
+
+  async function loadLatest(room) {
+    if (room.loaded) return;
+    if (!room.loading) {
+      room.loading = (async () => {
+        const page = await session.request("GET", `/rooms/${room.id}/messages`, {
+          query: { limit: PAGE_SIZE },
+        });
+        for (const message of page.messages) room.put(message, state.me.id);
+        room.hasMoreBefore = page.has_more;
+        room.loaded = true;
+      })().finally(() => {
+        room.loading = null;
+      });
+    }
+    await room.loading;
+  }
+
+  /** The page of history before the oldest message held (the caller puts it in place). */
+  function fetchOlder(room) {
+    return session.request("GET", `/rooms/${room.id}/messages`, {
+      query: { before_seq: room.oldestSeq, limit: PAGE_SIZE },
+    });
+  }
+
+  async function catchUp(room) {
+    // After an incomplete replay (or a gap): page forward with after_seq from the end of what
+    // we hold without holes, until level with the room.
+    if (room.catchingUp) return;
+    room.catchingUp = true;
+    try {
+      if (room.loading) await room.loading;
+      let after = room.contiguousSeq;
+      for (;;) {
+        const page = await session.request("GET", `/rooms/${room.id}/messages`, {
+          query: { after_seq: after, limit: CATCH_UP_PAGE },
+        });
+        for (const message of page.messages) room.put(message, state.me.id);
+        if (!page.has_more || page.messages.length === 0) break;
+        after = page.messages[page.messages.length - 1].seq;
+      }
+    } catch (error) {
+      report(error);
+    } finally {
+      room.catchingUp = false;
+      invalidate("sidebar", "timeline");
+    }
+  }
+
+  /**
+   * More was missed than the server replays on subscribe: fetch the rest over REST, or, for
+   * a room we hold no history of, drop the partial tail and take the count from a listing.
+   */
+  function recoverIncompleteReplay(room) {
+    if (room.loaded || room.loading) {
+      catchUp(room);
+      return;
+    }
+    room.messages.clear();
+    session
+      .request("GET", `/rooms/${room.id}`)
+      .then((info) => {
+        room.update(info);
+        invalidate("sidebar");
+      })
+      .catch(() => {});
+  }
+
+  return {
+    loadRooms,
+    refreshRoomsSoon,
+    start,
+    stop,
+    subscribeIfNeeded,
+    connected,
+    disconnected,
+    adopt,
+    fetchRoom,
+    join,
+    forgetHistory,
+    leftRoom,
+    dropRoom,
+    loadLatest,
+    fetchOlder,
+    catchUp,
+    recoverIncompleteReplay,
+  };
+}

@@ -1,0 +1,170 @@
+// What the page knows about each room: its listing, the messages it holds, who is online
+// and typing, and the unread count. No DOM here.
+//
+// Unread counts: the server's `unread_count` is taken at a sync point (`syncSeq`, the room's
+// last_seq in that listing); messages from others after it are counted one by one as they
+// arrive (`extra`), and a read marker clears what it covers. Reading our own marker back
+// from a listing cannot resurrect a count we already cleared, because `readSeq` is kept.
+
+const TYPING_MS = 6000;
+
+export class Room {
+  constructor(info) {
+    this.id = info.id;
+    this.info = info;
+    this.messages = new Map(); // seq -> Message, every message held (loaded pages + live)
+    this.loaded = false; // the newest page of history was fetched
+    this.loading = null; // the promise of that fetch
+    this.hasMoreBefore = true;
+    this.loadingOlder = false;
+    this.subscribed = false;
+    this.knownLastSeq = info.last_seq ?? 0;
+    this.readSeq = 0; // our read marker, as far as we know
+    this.baseUnread = info.unread_count ?? 0;
+    this.syncSeq = info.last_seq ?? 0;
+    this.extra = new Set(); // others' messages after syncSeq, not yet read
+    this.online = new Map(); // user id -> User
+    this.typing = new Map(); // user id -> {user, until}
+    this.newSince = null; // seq of the first unread message when the room was opened
+  }
+
+  get member() {
+    return this.info.role !== null && this.info.role !== undefined;
+  }
+
+  get unread() {
+    return this.baseUnread + this.extra.size;
+  }
+
+  /** Highest seq held (0 if none): what a resume asks to continue after. */
+  get newestSeq() {
+    let newest = 0;
+    for (const seq of this.messages.keys()) if (seq > newest) newest = seq;
+    return newest;
+  }
+
+  get oldestSeq() {
+    let oldest = Infinity;
+    for (const seq of this.messages.keys()) if (seq < oldest) oldest = seq;
+    return oldest === Infinity ? 0 : oldest;
+  }
+
+  /** The end of the unbroken run of messages held from the oldest one on (0 if none). */
+  get contiguousSeq() {
+    let seq = this.oldestSeq;
+    if (!seq) return 0;
+    while (this.messages.has(seq + 1)) seq += 1;
+    return seq;
+  }
+
+  /** The seq to resume after on (re)subscribe, or null to start live. */
+  get resumeSeq() {
+    const held = this.contiguousSeq;
+    if (held) return held;
+    return this.knownLastSeq || null;
+  }
+
+  sorted() {
+    return [...this.messages.values()].sort((a, b) => a.seq - b.seq);
+  }
+
+  /** A listing from the server (GET /rooms, GET /rooms/{id}, room.updated). */
+  update(info) {
+    const role = "role" in info ? info.role : this.info.role;
+    const unread = "unread_count" in info ? info.unread_count : undefined;
+    this.info = { ...this.info, ...info, role };
+    this.knownLastSeq = Math.max(this.knownLastSeq, info.last_seq ?? 0);
+    if (unread !== undefined && unread !== null && (info.last_seq ?? 0) >= this.syncSeq) {
+      this.syncSeq = info.last_seq;
+      this.baseUnread = this.readSeq >= this.syncSeq ? 0 : unread;
+      for (const seq of this.extra) if (seq <= this.syncSeq) this.extra.delete(seq);
+    }
+  }
+
+  /** Add or replace a message. Returns true if it is new to us. */
+  put(message, myId) {
+    const known = this.messages.get(message.seq);
+    this.messages.set(message.seq, message);
+    this.knownLastSeq = Math.max(this.knownLastSeq, message.seq);
+    this.typing.delete(message.author.id);
+    if (known) {
+      if (message.deleted) this.extra.delete(message.seq);
+      return false;
+    }
+    if (
+      message.author.id !== myId &&
+      !message.deleted &&
+      message.seq > this.syncSeq &&
+      message.seq > this.readSeq
+    ) {
+      this.extra.add(message.seq);
+    }
+    return true;
+  }
+
+  markDeleted(seq) {
+    const message = this.messages.get(seq);
+    if (message) this.messages.set(seq, { ...message, deleted: true, body: "" });
+    this.extra.delete(seq);
+  }
+
+  /** Our read marker moved to `seq` (from this page or another tab of ours). */
+  markRead(seq, myId) {
+    if (seq <= this.readSeq) return false;
+    this.readSeq = seq;
+    for (const s of this.extra) if (s <= seq) this.extra.delete(s);
+    if (seq >= this.syncSeq) {
+      this.baseUnread = 0;
+    } else if (this.loaded && this.oldestSeq <= seq + 1) {
+      // Part of the synced count read: recount what we hold between the marker and syncSeq.
+      this.baseUnread = this.sorted().filter(
+        (m) => m.seq > seq && m.seq <= this.syncSeq && !m.deleted && m.author.id !== myId,
+      ).length;
+    }
+    return true;
+  }
+
+  /** Where the "new messages" line goes: the first unread message from someone else. */
+  firstUnreadSeq(myId) {
+    let remaining = this.unread;
+    if (!remaining) return null;
+    const messages = this.sorted();
+    let first = null;
+    for (let i = messages.length - 1; i >= 0 && remaining > 0; i -= 1) {
+      const message = messages[i];
+      if (message.deleted || message.author.id === myId) continue;
+      remaining -= 1;
+      first = message.seq;
+    }
+    // Everything since the room began is new (just joined): a line at the top says nothing.
+    if (first === null || (!this.hasMoreBefore && first === messages[0].seq)) return null;
+    return first;
+  }
+
+  setTyping(user) {
+    this.typing.set(user.id, { user, until: Date.now() + TYPING_MS });
+  }
+
+  /** Who is typing now (expired entries dropped). */
+  typists() {
+    const now = Date.now();
+    for (const [id, entry] of this.typing) if (entry.until <= now) this.typing.delete(id);
+    return [...this.typing.values()].map((entry) => entry.user);
+  }
+
+  forgetLive() {
+    this.subscribed = false;
+    this.online.clear();
+    this.typing.clear();
+  }
+}
+
+/** "Ann is typing…", "Ann and Bo are typing…", "Several people are typing…" */
+export function typingText(users) {
+  const names = users.map((user) => user.display_name || user.username);
+  if (names.length === 0) return "";
+  if (names.length === 1) return `${names[0]} is typing…`;
+  if (names.length === 2) return `${names[0]} and ${names[1]} are typing…`;
+  if (names.length === 3) return `${names[0]}, ${names[1]} and ${names[2]} are typing…`;
+  return "Several people are typing…";
+}

@@ -1,0 +1,201 @@
+"""Test harness.
+
+Once per run and per backend: create a database and `alembic upgrade head`. SQLite always;
+PostgreSQL too when TEST_DATABASE_URL points at a server (a fresh database is created for the
+run and dropped afterwards). Per test: one connection, one outer transaction, sessions in
+savepoints, rolled back at the end, so code that commits still leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from app.core.config import Settings
+from app.core.database import Database, create_engine
+from app.main import create_app
+from app.realtime.events import Event
+from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
+from tests.support.server import SECRET_KEY, LiveServer, ServerFactory, server_environment
+from tests.support.users import UserFactory
+
+TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
+BACKENDS = ["sqlite", *(["postgresql"] if TEST_DATABASE_URL else [])]
+TEST_SECRET_KEY = SECRET_KEY
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        backend = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
+        if backend == "sqlite" and item.get_closest_marker("postgres_only"):
+            item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set TEST_DATABASE_URL)"))
+
+
+@pytest.fixture(scope="session", params=BACKENDS)
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    """A migrated database for the whole run, one per backend."""
+    url, drop = _migrated_database(request.param, tmp_path_factory.mktemp(request.param))
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture(scope="session")
+def backend(database_url: str) -> str:
+    return "sqlite" if database_url.startswith("sqlite") else "postgresql"
+
+
+@pytest.fixture(scope="session")
+async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
+    engine = create_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+@pytest.fixture
+async def connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    async with engine.connect() as conn:
+        outer = await conn.begin()
+        try:
+            yield conn
+        finally:
+            if outer.is_active:
+                await outer.rollback()
+
+
+def _migrated_database(backend: str, directory: Path) -> tuple[str, Callable[[], None]]:
+    if backend == "sqlite":
+        url = f"sqlite+aiosqlite:///{directory / 'parley.db'}"
+        run_alembic(url, "upgrade", "head")
+        return url, lambda: None
+    url = create_postgres_database(TEST_DATABASE_URL)
+    run_alembic(url, "upgrade", "head")
+    return url, lambda: drop_postgres_database(url)
+
+
+@pytest.fixture(scope="session")
+def live_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A second migrated database per backend, for code that commits for real: server
+    processes, several engines. Never emptied during the run, so ids are never reused while
+    a server still remembers them; tests pick unique names instead."""
+    url, drop = _migrated_database(backend, tmp_path_factory.mktemp("live"))
+    try:
+        yield url
+    finally:
+        drop()
+
+
+@pytest.fixture(scope="session")
+def server(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """One server per backend for the tests that need no special settings."""
+    directory = tmp_path_factory.mktemp("server")
+    with LiveServer(env=server_environment(live_database, directory), cwd=directory) as live:
+        yield live
+
+
+@pytest.fixture
+def make_server(live_database: str, tmp_path: Path) -> Iterator[ServerFactory]:
+    """Start a dedicated server with some settings changed (stopped after the test);
+    `_args` replaces the `parley serve` options (default `--no-migrate`)."""
+    started: list[LiveServer] = []
+
+    def start(_args: tuple[str, ...] = ("--no-migrate",), **overrides: str) -> LiveServer:
+        env = server_environment(live_database, tmp_path, **overrides)
+        live = LiveServer(env=env, cwd=tmp_path, args=_args).start()
+        started.append(live)
+        return live
+
+    yield start
+    for live in started:
+        live.stop()
+
+
+def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "environment": "test",
+        "database_url": database_url,
+        "data_dir": data_dir,
+        "secret_key": TEST_SECRET_KEY,
+        # Cheap Argon2 keeps the suite fast; production defaults are tested separately.
+        "argon2_time_cost": 1,
+        "argon2_memory_cost_kib": 64,
+        "argon2_parallelism": 1,
+        "login_attempts_per_minute": 0,
+        "messages_per_second": 0,
+        "broker_url": "memory://",
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "data")
+
+
+@pytest.fixture
+async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database=Database.bound_to(connection))
+    async with application.router.lifespan_context(application):
+        yield application
+
+
+@pytest.fixture
+async def client(app: FastAPI) -> AsyncIterator[httpx.AsyncClient]:
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as http:
+        yield http
+
+
+@pytest.fixture
+def users(client: httpx.AsyncClient) -> UserFactory:
+    return UserFactory(client)
+
+
+@pytest.fixture
+def published(app: FastAPI) -> list[Event]:
+    """Every event the app publishes after a commit, in order (they are still delivered)."""
+    state = app.state.parley
+    seen: list[Event] = []
+    deliver = state.publish
+
+    async def record(events: Sequence[Event]) -> None:
+        seen.extend(events)
+        await deliver(events)
+
+    state.publish = record
+    return seen
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    """A Redis database of its own for this run (flushed before and after), or a skip when
+    no Redis answers; with PARLEY_TEST_REQUIRE_SERVICES=1 (CI) a missing Redis fails."""
+    import random
+
+    import redis
+
+    base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
+    url = f"{base}/{random.randint(1, 15)}"
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        if os.environ.get("PARLEY_TEST_REQUIRE_SERVICES") == "1":
+            pytest.fail(f"Redis is required here but does not answer at {url}: {exc}")
+        pytest.skip(f"no Redis at {url}: {exc}")
+    client.flushdb()
+    try:
+        yield url
+    finally:
+        client.flushdb()
+        client.close()

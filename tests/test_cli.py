@@ -1,0 +1,69 @@
+"""The `parley` command as an operator uses it, in real processes."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.support.server import PARLEY, LiveServer, clean_environment
+
+pytestmark = pytest.mark.live
+
+
+def run_parley(*args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [PARLEY, *args],
+        cwd=cwd,
+        env=clean_environment(**env),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_serve_on_a_bare_directory_migrates_and_serves(tmp_path: Path) -> None:
+    """What `make run` does: no settings at all, SQLite in ./data, docs and probes up."""
+    server = LiveServer(env=clean_environment(), cwd=tmp_path, args=())
+    with server:
+        with httpx.Client(base_url=server.base_url, timeout=5) as http:
+            assert http.get("/healthz").json() == {"status": "ok"}
+            ready = http.get("/readyz")
+            assert ready.status_code == 200, ready.text
+            assert "swagger-ui" in http.get("/docs").text
+            signup = http.post("/auth/signup", json={"username": "first", "password": "x" * 10})
+            assert signup.status_code == 201
+            http.get("/healthz", params={"token": "super-secret-token-value"})
+        # uvicorn shuts down gracefully, then re-raises the SIGTERM it caught.
+        assert server.stop() in (0, -15)
+    assert (tmp_path / "data" / "parley.db").exists()
+    assert (tmp_path / "data" / "secret_key").exists()
+    logs = server.logs()
+    assert "Application shutdown complete" in logs
+    assert "GET /healthz?token=[redacted]" in logs
+    assert "super-secret-token-value" not in logs
+
+
+def test_production_without_secret_key_refuses_to_start(tmp_path: Path) -> None:
+    result = run_parley("serve", "--no-migrate", cwd=tmp_path, PARLEY_ENV="production")
+    assert result.returncode == 2
+    assert "SECRET_KEY is not set" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_several_workers_need_a_shared_broker(tmp_path: Path) -> None:
+    result = run_parley("serve", "--workers", "2", "--no-migrate", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "BROKER_URL" in result.stderr
+
+
+def test_migrate_creates_the_schema(tmp_path: Path) -> None:
+    database = tmp_path / "chat.db"
+    result = run_parley("migrate", cwd=tmp_path, DATABASE_URL=f"sqlite:///{database}")
+    assert result.returncode == 0, result.stderr
+    tables = {row[0] for row in sqlite3.connect(database).execute("SELECT name FROM sqlite_master")}
+    assert {"users", "auth_sessions", "refresh_tokens", "alembic_version"} <= tables
