@@ -26,6 +26,7 @@ from app.messages.sends import (
     Outcome,
     RepeatedClientId,
     Send,
+    StoreConnectionLost,
     Stored,
     StoreUnavailable,
     unavailable,
@@ -135,18 +136,40 @@ class MessageCommitter:
                 await self._publish(created)
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
+        outcomes: list[Outcome] = [unavailable() for _ in batch]
+        todo = list(range(len(batch)))
         look_up_repeats = False
         for _attempt in range(ATTEMPTS):
             try:
-                return await self._store.store(batch, look_up_repeats=look_up_repeats)
+                stored = await self._store.store(
+                    [batch[i] for i in todo], look_up_repeats=look_up_repeats
+                )
             except RepeatedClientId:
                 look_up_repeats = True
+                continue
+            except StoreConnectionLost as exc:
+                # Only sends with a client_id may go again: if the lost statement did commit,
+                # the retry finds them stored and answers with the originals.
+                todo = [i for i in todo if batch[i].client_id is not None]
+                logger.warning(
+                    "group commit: connection lost (%s); retrying %d of %d sends",
+                    exc,
+                    len(todo),
+                    len(batch),
+                )
+                look_up_repeats = True
+                if todo:
+                    continue
+                break
             except StoreUnavailable as exc:
-                logger.error("group commit: %d sends not stored: %s", len(batch), exc)
+                logger.error("group commit: %d sends not stored: %s", len(todo), exc)
                 break
             except Exception:
                 # The loop must outlive a bad batch, or every later send would hang: refuse
                 # this batch (never ack it) and keep serving.
-                logger.exception("group commit: unexpected failure, %d sends refused", len(batch))
+                logger.exception("group commit: unexpected failure, %d sends refused", len(todo))
                 break
-        return [unavailable() for _ in batch]
+            for index, outcome in zip(todo, stored, strict=True):
+                outcomes[index] = outcome
+            break
+        return outcomes

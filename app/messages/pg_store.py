@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import asyncpg
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.database import utcnow
@@ -22,6 +23,7 @@ from app.messages.sends import (
     Outcome,
     RepeatedClientId,
     Send,
+    StoreConnectionLost,
     Stored,
     StoreUnavailable,
     message_json,
@@ -81,17 +83,31 @@ class PostgresStore:
         self._connection: AsyncConnection | None = None
 
     async def _driver(self) -> asyncpg.Connection:
-        if self._connection is None:
+        if self._connection is not None:
+            driver = (await self._connection.get_raw_connection()).driver_connection
+            if driver is not None and not driver.is_closed():
+                return driver
+            # The server ended it while idle (a restart, pg_terminate_backend) and asyncpg
+            # already knows: reconnect now instead of failing the next batch on it.
+            logger.warning("group commit: database connection was closed; reconnecting")
+            await self._discard()
+        try:
             # Checked out from the app's engine (same URL and settings) and held for good:
             # no pool checkout or pre-ping per batch.
             self._connection = await self._engine.connect()
-        raw = await self._connection.get_raw_connection()
-        return raw.driver_connection
+        except DBAPIError as exc:
+            raise StoreUnavailable(f"cannot connect: {exc.orig}") from exc
+        return (await self._connection.get_raw_connection()).driver_connection
 
     async def close(self) -> None:
         connection, self._connection = self._connection, None
         if connection is not None:
             await connection.close()
+
+    async def _discard(self) -> None:
+        if self._connection is not None:
+            await self._connection.invalidate()
+        await self.close()
 
     async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
         try:
@@ -101,10 +117,8 @@ class PostgresStore:
             raise RepeatedClientId() from exc
         except DISCONNECTS as exc:
             logger.warning("group commit: database connection lost (%s); reconnecting", exc)
-            if self._connection is not None:
-                await self._connection.invalidate()
-            await self.close()
-            raise StoreUnavailable(str(exc)) from exc
+            await self._discard()
+            raise StoreConnectionLost(str(exc)) from exc
         except asyncpg.PostgresError as exc:
             raise StoreUnavailable(str(exc)) from exc
 

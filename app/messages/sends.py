@@ -33,6 +33,12 @@ class StoreUnavailable(Exception):
     """The database could not take the batch; every send in it is refused, never acked."""
 
 
+class StoreConnectionLost(StoreUnavailable):
+    """The connection died under the batch: whether it was committed is unknown, but a fresh
+    connection may take it. Sends with a client_id can be stored again safely (a repeat is
+    answered with its original); sends without one cannot, so they are refused."""
+
+
 @dataclass(frozen=True, slots=True)
 class Send:
     room_id: int

@@ -159,3 +159,43 @@ async def test_one_client_id_raced_through_several_processes_is_stored_once(
     assert len({o.message.id for o in outcomes}) == 1
     assert sum(o.created for o in outcomes) == 1
     assert {o.message.seq for o in outcomes} == {1}
+
+
+async def test_a_connection_the_server_ended_while_idle_does_not_cost_a_send(
+    live_database: str,
+) -> None:
+    author, room_id = await seed(live_database)
+    engine = create_engine(live_database)
+    store = PostgresStore(engine)
+    committer = MessageCommitter(store, _discard)
+    committer.start()
+
+    async def send(client_id: str | None) -> object:
+        return await committer.send(
+            room_id=room_id,
+            author_id=author.id,
+            author_json=author.model_dump_json(),
+            body="hello",
+            client_id=client_id,
+        )
+
+    try:
+        assert isinstance(await send("before"), Stored)
+        pid = (await store._driver()).get_server_pid()
+        async with engine.connect() as conn:
+            ended = (
+                await conn.execute(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+            ).scalar_one()
+        assert ended
+        await asyncio.sleep(0.2)  # the termination notice reaches the idle connection
+        # Even a send without a client_id (which could never be retried) is stored.
+        after = await send(None)
+    finally:
+        await committer.stop()
+        await engine.dispose()
+    assert isinstance(after, Stored)
+    assert after.seq == 2
+
+
+async def _discard(_events: object) -> None:
+    return None
