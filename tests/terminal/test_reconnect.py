@@ -63,6 +63,9 @@ async def test_network_loss_server_restart_and_token_expiry(
         await a.expect(f"You joined #{garden}.")
         await a.expect(said(bob.username, "before anything"))
         await a.expect(f"#{garden}>")
+        # The status line names the room's online count only once the socket is open: the
+        # room is shown (over REST) before that, and a cut then would be a failed connect.
+        await a.shows(re.compile(rf"#{garden}: \d+ online"))
 
         # The cable is pulled: the socket dies, the server keeps going for everyone else.
         proxy.cut()

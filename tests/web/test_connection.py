@@ -91,6 +91,7 @@ async def test_reconnects_after_a_restart_and_resumes_without_loss_or_repeats(
         await person.log_in(alice)
         await person.open_room(room["id"])
         await expect(person.message("before the restart")).to_be_visible()
+        await person.expect_connected()  # history shows over REST before the socket is open
 
         server.stop()  # closes sockets with 1012
         connection = person.page.get_by_test_id("connection")
