@@ -76,13 +76,17 @@ def plot_latency(groups: Groups, out: Path) -> Path:
     for ax, scenario in zip(axes, scenarios, strict=True):
         servers = [s for s in ("reference", "parley") if (scenario, s) in groups]
         width = 0.8 / len(servers)
+        highest = 0.0
         for i, server in enumerate(servers):
             runs = groups[(scenario, server)]
             medians = [statistics.median(r["deliver_ms"][k] for r in runs) for k in keys]
             xs = [k + (i - (len(servers) - 1) / 2) * width for k in range(len(keys))]
             ax.bar(xs, medians, width=width, color=COLORS[server], label=server)
+            highest = max(highest, *medians)
         ax.set_yscale("log")
-        ax.set_ylim(bottom=0.1)  # one baseline everywhere: bar heights compare across panels
+        # One baseline everywhere, so bar heights compare across panels; headroom above the
+        # tallest bar (and the legend) so that no bar is cut off.
+        ax.set_ylim(bottom=0.1, top=max(highest, 10) * 4)
         ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
         ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
         ax.yaxis.set_minor_formatter(NullFormatter())
@@ -93,7 +97,7 @@ def plot_latency(groups: Groups, out: Path) -> Path:
         ax.grid(axis="y", alpha=0.3, which="both")
         if ax is axes[0]:
             ax.set_ylabel("send -> deliver, ms (log)")
-            ax.legend(fontsize=8)
+            ax.legend(fontsize=8, loc="upper left")
     fig.suptitle("Send-to-deliver latency (median of rounds; dashed: 10 ms target)", fontsize=10)
     fig.tight_layout()
     path = out / "latency.png"

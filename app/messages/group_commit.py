@@ -136,7 +136,8 @@ class MessageCommitter:
                 await self._publish(created)
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
-        outcomes: list[Outcome] = [unavailable() for _ in batch]
+        # Refusals are made only for what ends up refused: this runs for every send.
+        outcomes: list[Outcome | None] = [None] * len(batch)
         todo = list(range(len(batch)))
         look_up_repeats = False
         for _attempt in range(ATTEMPTS):
@@ -172,4 +173,4 @@ class MessageCommitter:
             for index, outcome in zip(todo, stored, strict=True):
                 outcomes[index] = outcome
             break
-        return outcomes
+        return [unavailable() if outcome is None else outcome for outcome in outcomes]
