@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.database import utcnow
 from app.messages.sends import (
+    Batch,
     Outcome,
     RepeatedClientId,
     Send,
@@ -28,7 +29,6 @@ from app.messages.sends import (
     StoreUnavailable,
     message_json,
     refusal_for,
-    repeat_outcome,
 )
 
 logger = logging.getLogger(__name__)
@@ -126,22 +126,9 @@ class PostgresStore:
 async def _store(
     driver: asyncpg.Connection, sends: Sequence[Send], *, look_up_repeats: bool
 ) -> list[Outcome]:
-    outcomes: list[Outcome | None] = [None] * len(sends)
     existing = await _existing(driver, sends) if look_up_repeats else {}
-    chosen: list[int] = []
-    first_of_key: dict[tuple[int, str], int] = {}
-    repeats: list[tuple[int, int]] = []
-    for index, send in enumerate(sends):
-        key = (send.author_id, send.client_id) if send.client_id else None
-        if key is not None and key in existing:
-            outcomes[index] = repeat_outcome(existing[key], send)
-        elif key is not None and key in first_of_key:
-            repeats.append((index, first_of_key[key]))
-        else:
-            chosen.append(index)
-            if key is not None:
-                first_of_key[key] = index
-
+    batch = Batch.sort_out(sends, existing)
+    chosen = batch.to_store
     if chosen:
         now = utcnow()
         rows = await driver.fetch(
@@ -170,37 +157,12 @@ async def _store(
                 continue
             row = by_room[send.room_id][taken[send.room_id]]
             taken[send.room_id] += 1
-            outcomes[index] = Stored(
-                row["id"],
-                send.room_id,
-                row["seq"],
-                message_json(
-                    message_id=row["id"],
-                    room_id=send.room_id,
-                    seq=row["seq"],
-                    author_json=send.author_json,
-                    body=send.body,
-                    created_at=now,
-                    edited_at=None,
-                    deleted=False,
-                    client_id=send.client_id,
-                ),
-                created=True,
-            )
+            batch.stored(index, message_id=row["id"], seq=row["seq"], created_at=now)
         if refused:
             reasons = await _refusals(driver, sorted({sends[i].room_id for i in refused}))
             for index in refused:
-                outcomes[index] = reasons[sends[index].room_id]
-
-    for index, first in repeats:
-        first_outcome = outcomes[first]
-        outcomes[index] = (
-            repeat_outcome(first_outcome, sends[index])
-            if isinstance(first_outcome, Stored)
-            else first_outcome
-        )
-    assert all(outcome is not None for outcome in outcomes)
-    return outcomes  # type: ignore[return-value]
+                batch.outcomes[index] = reasons[sends[index].room_id]
+    return batch.finish()
 
 
 async def _existing(

@@ -7,8 +7,8 @@ assembled around it without validating or serializing the author again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
@@ -116,3 +116,71 @@ def repeat_outcome(original: Stored, send: Send) -> Outcome:
     return Stored(
         original.message_id, original.room_id, original.seq, original.message_json, created=False
     )
+
+
+@dataclass(slots=True)
+class Batch:
+    """A batch sorted out before storing, the same way by every store: a send whose
+    client_id is already stored is answered with the original, a send whose client_id
+    repeats an earlier one in the batch waits for that one, the rest are stored."""
+
+    sends: Sequence[Send]
+    outcomes: list[Outcome | None]
+    to_store: list[int] = field(default_factory=list)
+    repeats: list[tuple[int, int]] = field(default_factory=list)  # (index, its first)
+
+    @classmethod
+    def sort_out(
+        cls,
+        sends: Sequence[Send],
+        existing: Mapping[tuple[int, str], Stored],
+        refuse: Callable[[Send], DomainError | None] | None = None,
+    ) -> Batch:
+        batch = cls(sends, [None] * len(sends))
+        first_of_key: dict[tuple[int, str], int] = {}
+        for index, send in enumerate(sends):
+            key = (send.author_id, send.client_id) if send.client_id else None
+            if key is not None and key in existing:
+                batch.outcomes[index] = repeat_outcome(existing[key], send)
+            elif key is not None and key in first_of_key:
+                batch.repeats.append((index, first_of_key[key]))
+            elif refuse is not None and (refusal := refuse(send)) is not None:
+                batch.outcomes[index] = refusal
+            else:
+                batch.to_store.append(index)
+                if key is not None:
+                    first_of_key[key] = index
+        return batch
+
+    def stored(self, index: int, *, message_id: int, seq: int, created_at: datetime) -> None:
+        """Send `index` was inserted as a new message."""
+        send = self.sends[index]
+        self.outcomes[index] = Stored(
+            message_id,
+            send.room_id,
+            seq,
+            message_json(
+                message_id=message_id,
+                room_id=send.room_id,
+                seq=seq,
+                author_json=send.author_json,
+                body=send.body,
+                created_at=created_at,
+                edited_at=None,
+                deleted=False,
+                client_id=send.client_id,
+            ),
+            created=True,
+        )
+
+    def finish(self) -> list[Outcome]:
+        """Every outcome, once each stored send has one: repeats answer as their first."""
+        for index, first in self.repeats:
+            first_outcome = self.outcomes[first]
+            self.outcomes[index] = (
+                repeat_outcome(first_outcome, self.sends[index])
+                if isinstance(first_outcome, Stored)
+                else first_outcome
+            )
+        assert all(outcome is not None for outcome in self.outcomes)
+        return self.outcomes  # type: ignore[return-value]

@@ -20,6 +20,7 @@ from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.messages.models import Message
 from app.messages.sends import (
+    Batch,
     Outcome,
     RepeatedClientId,
     Send,
@@ -27,7 +28,6 @@ from app.messages.sends import (
     StoreUnavailable,
     message_json,
     refusal_for,
-    repeat_outcome,
 )
 from app.rooms.models import Membership, Room, Visibility
 
@@ -54,25 +54,14 @@ class SessionStore:
 async def _store(
     session: AsyncSession, sends: Sequence[Send], *, look_up_repeats: bool
 ) -> list[Outcome]:
-    outcomes: list[Outcome | None] = [None] * len(sends)
     existing = await _existing(session, sends) if look_up_repeats else {}
     refusals = await _refusals(session, sends)
-
+    batch = Batch.sort_out(
+        sends, existing, refuse=lambda send: refusals.get((send.room_id, send.author_id))
+    )
     by_room: dict[int, list[int]] = defaultdict(list)
-    first_of_key: dict[tuple[int, str], int] = {}
-    repeats: list[tuple[int, int]] = []
-    for index, send in enumerate(sends):
-        key = (send.author_id, send.client_id) if send.client_id else None
-        if key is not None and key in existing:
-            outcomes[index] = repeat_outcome(existing[key], send)
-        elif key is not None and key in first_of_key:
-            repeats.append((index, first_of_key[key]))
-        elif (refusal := refusals.get((send.room_id, send.author_id))) is not None:
-            outcomes[index] = refusal
-        else:
-            by_room[send.room_id].append(index)
-            if key is not None:
-                first_of_key[key] = index
+    for index in batch.to_store:
+        by_room[sends[index].room_id].append(index)
 
     seqs = await _allocate_seqs(session, by_room)
     if seqs:
@@ -94,33 +83,9 @@ async def _store(
                 for _, send, seq in chosen
             ],
         )
-        for (index, send, seq), message_id in zip(chosen, result.scalars(), strict=True):
-            outcomes[index] = Stored(
-                message_id,
-                send.room_id,
-                seq,
-                message_json(
-                    message_id=message_id,
-                    room_id=send.room_id,
-                    seq=seq,
-                    author_json=send.author_json,
-                    body=send.body,
-                    created_at=now,
-                    edited_at=None,
-                    deleted=False,
-                    client_id=send.client_id,
-                ),
-                created=True,
-            )
-    for index, first in repeats:
-        first_outcome = outcomes[first]
-        outcomes[index] = (
-            repeat_outcome(first_outcome, sends[index])
-            if isinstance(first_outcome, Stored)
-            else first_outcome
-        )
-    assert all(outcome is not None for outcome in outcomes)
-    return outcomes  # type: ignore[return-value]
+        for (index, _, seq), message_id in zip(chosen, result.scalars(), strict=True):
+            batch.stored(index, message_id=message_id, seq=seq, created_at=now)
+    return batch.finish()
 
 
 async def _allocate_seqs(session: AsyncSession, by_room: dict[int, list[int]]) -> dict[int, int]:

@@ -10,7 +10,7 @@ from jose import jwt
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from app.core.security import create_access_token, decode_access_token
+from app.core.security import decode_access_token
 from app.realtime import events
 from app.realtime.events import Event
 from tests.conftest import TEST_SECRET_KEY
@@ -89,15 +89,7 @@ async def test_token_signed_with_another_key_is_401(
 
 async def test_expired_token_is_401(client: httpx.AsyncClient, users: UserFactory) -> None:
     user = await users.create("quinn")
-    claims = jwt.get_unverified_claims(user.access_token)
-    expired, _ = create_access_token(
-        user_id=user.id,
-        session_id=claims["sid"],
-        ttl_seconds=60,
-        key=TEST_SECRET_KEY,
-        now=datetime.now(UTC) - timedelta(minutes=5),
-    )
-    await assert_unauthorized(client, expired)
+    await assert_unauthorized(client, user.expired_access_token())
 
 
 async def test_refresh_token_is_never_an_access_token(

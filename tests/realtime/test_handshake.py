@@ -10,8 +10,6 @@ import pytest
 from jose import jwt
 from websockets.exceptions import InvalidStatus
 
-from app.core.security import create_access_token
-from tests.conftest import TEST_SECRET_KEY
 from tests.support.server import LiveServer
 from tests.support.users import UserFactory
 from tests.support.ws import WsClient
@@ -59,14 +57,7 @@ async def test_expired_tampered_and_refresh_tokens_are_refused(
 ) -> None:
     user = await users.create()
     claims = jwt.get_unverified_claims(user.access_token)
-    expired, _ = create_access_token(
-        user_id=user.id,
-        session_id=claims["sid"],
-        ttl_seconds=60,
-        key=TEST_SECRET_KEY,
-        now=datetime.now(UTC) - timedelta(minutes=10),
-    )
-    await assert_refused(server, expired)
+    await assert_refused(server, user.expired_access_token())
     await assert_refused(server, user.refresh_token)
     forged = jwt.encode(claims | {"sub": str(user.id + 1)}, "another-key" * 4, algorithm="HS256")
     await assert_refused(server, forged)

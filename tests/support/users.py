@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 import httpx
+from jose import jwt
+
+from app.core.security import create_access_token
+from tests.support.server import SECRET_KEY
 
 PASSWORD = "correct horse battery"
 _counter = itertools.count(1)
@@ -25,6 +30,18 @@ class TestUser:
     @property
     def headers(self) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.access_token}"}
+
+    def expired_access_token(self) -> str:
+        """An access token for this user's session, properly signed, expired minutes ago."""
+        claims = jwt.get_unverified_claims(self.access_token)
+        token, _ = create_access_token(
+            user_id=self.id,
+            session_id=claims["sid"],
+            ttl_seconds=60,
+            key=SECRET_KEY,
+            now=datetime.now(UTC) - timedelta(minutes=5),
+        )
+        return token
 
 
 class UserFactory:
