@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
+from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 
 from app.realtime import events
 from app.realtime.broker.redis import RedisBroker, channel_prefix
 from app.realtime.events import Event
+from tests.support.redis_server import PrivateRedis
 
 
 class Inbox:
@@ -105,3 +109,56 @@ async def test_readiness_and_encoding(pair) -> None:  # type: ignore[no-untyped-
     assert a.healthy
     event = events.room_frame(room_id=5, frame='{"x":"é|\\n"}', skip_user_id=3, skip_connection="c")
     assert Event.decode(event.encode()) == event
+
+
+async def test_a_quick_redis_restart_is_noticed_and_resynchronised(tmp_path: Path) -> None:
+    """Redis back within a fraction of a second: redis-py alone would reconnect and
+    resubscribe without a word, and what was published meanwhile would be lost for good.
+    The broker must see the outage so that its listeners fetch the gap from the database."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    own = PrivateRedis(tmp_path).start()
+    broker, other = RedisBroker(own.url), RedisBroker(own.url)
+    inbox = Inbox()
+    broker.set_handler(inbox)
+    other.set_handler(Inbox())
+    resynchronised = asyncio.Event()
+    broker.add_reconnect_listener(resynchronised.set)
+    await broker.start()
+    try:
+        await broker.subscribe("room:1")
+        await asyncio.to_thread(own.stop)
+        await asyncio.to_thread(own.start)
+        await asyncio.wait_for(resynchronised.wait(), 10)
+        # And the subscription is back: what another process publishes now arrives.
+        await other.start()
+        other.publish(message(1, 1))
+        assert [e.seq for e in await inbox.wait_for(1)] == [1]
+    finally:
+        await broker.stop()
+        await other.stop()
+        own.stop()
+
+
+async def test_a_subscription_that_stops_answering_is_replaced_and_resynchronised(
+    tmp_path: Path,
+) -> None:
+    """A connection that stays open but goes silent (here: Redis pauses every client) must
+    not leave the process deaf for good: unanswered PINGs count as an outage."""
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    own = PrivateRedis(tmp_path).start()
+    broker = RedisBroker(own.url, quiet_seconds=0.3, pong_timeout_seconds=0.5)
+    broker.set_handler(Inbox())
+    resynchronised = asyncio.Event()
+    broker.add_reconnect_listener(resynchronised.set)
+    await broker.start()
+    admin = Redis.from_url(own.url)
+    try:
+        await broker.subscribe("room:1")
+        await admin.execute_command("CLIENT", "PAUSE", "2000", "ALL")
+        await asyncio.wait_for(resynchronised.wait(), 15)
+    finally:
+        await admin.aclose()
+        await broker.stop()
+        own.stop()

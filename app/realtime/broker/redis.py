@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.realtime.broker.base import Broker
@@ -36,6 +38,12 @@ BACKLOG_MAX_AGE_SECONDS = 30.0
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
 CONFIRM_TIMEOUT_SECONDS = 5.0
 POLL_SECONDS = 1.0
+# A subscription that has been silent this long is asked for a PING, and one that does not
+# answer in time is treated as lost. redis-py does not notice every dead pub/sub connection
+# itself (its health check sends PINGs but never waits for the answers), and a dead one
+# would silently stop this process from hearing the others.
+QUIET_SECONDS = 5.0
+PONG_TIMEOUT_SECONDS = 3.0
 FLUSH_ON_STOP_SECONDS = 2.0
 
 
@@ -46,11 +54,30 @@ def channel_prefix(url: str) -> str:
     return f"parley:{path or '0'}:"
 
 
+class SubscriptionSilent(ConnectionError):
+    """The subscription did not answer a PING in time."""
+
+
 class RedisBroker(Broker):
-    def __init__(self, url: str) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        quiet_seconds: float = QUIET_SECONDS,
+        pong_timeout_seconds: float = PONG_TIMEOUT_SECONDS,
+    ) -> None:
         super().__init__()
+        self._quiet_seconds = quiet_seconds
+        self._pong_timeout_seconds = pong_timeout_seconds
         self._redis = Redis.from_url(
-            url, socket_connect_timeout=2, socket_keepalive=True, health_check_interval=10
+            url,
+            socket_connect_timeout=2,
+            socket_keepalive=True,
+            health_check_interval=10,
+            # No retries inside redis-py: it would reconnect and resubscribe the pub/sub
+            # connection silently, and the notifications lost meanwhile would never be
+            # fetched. Every failure reaches the read loop, which reconnects and resyncs.
+            retry=Retry(NoBackoff(), 0),
         )
         self._prefix = channel_prefix(url)
         self._origin = secrets.token_hex(8).encode()
@@ -177,10 +204,7 @@ class RedisBroker(Broker):
             try:
                 await self._connect()
                 attempt = 0
-                while True:
-                    message = await self._pubsub.get_message(timeout=POLL_SECONDS)  # type: ignore[union-attr]
-                    if message is not None:
-                        self._handle(message)
+                await self._receive()
             except (RedisError, OSError) as exc:
                 # Only the reader owns the connected state: it alone can restore it.
                 self._connected.clear()
@@ -188,6 +212,30 @@ class RedisBroker(Broker):
                 await self._close_pubsub()
                 await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
                 attempt += 1
+
+    async def _receive(self) -> None:
+        """Hand every message to `_handle`; raise when the subscription is lost or silent."""
+        pubsub = self._pubsub
+        assert pubsub is not None
+        loop = asyncio.get_running_loop()
+        heard = loop.time()
+        pinged: float | None = None
+        while True:
+            poll = min(POLL_SECONDS, self._quiet_seconds, self._pong_timeout_seconds)
+            message = await pubsub.get_message(timeout=poll)
+            now = loop.time()
+            if message is not None:
+                heard, pinged = now, None
+                try:
+                    self._handle(message)
+                except Exception:
+                    # A bad notification must not stop this process hearing the rest.
+                    logger.exception("Redis broker: could not handle %r", message.get("type"))
+            elif pinged is not None and now - pinged > self._pong_timeout_seconds:
+                raise SubscriptionSilent(f"no answer to PING in {self._pong_timeout_seconds:g}s")
+            elif pinged is None and now - heard > self._quiet_seconds:
+                await pubsub.ping()
+                pinged = now
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
