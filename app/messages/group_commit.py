@@ -136,15 +136,12 @@ class MessageCommitter:
                 await self._publish(created)
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
-        # Refusals are made only for what ends up refused: this runs for every send.
-        outcomes: list[Outcome | None] = [None] * len(batch)
-        todo = list(range(len(batch)))
+        sends: Sequence[Submission] = batch
+        todo: Sequence[int] = range(len(batch))  # which of the batch `sends` are
         look_up_repeats = False
         for _attempt in range(ATTEMPTS):
             try:
-                stored = await self._store.store(
-                    [batch[i] for i in todo], look_up_repeats=look_up_repeats
-                )
+                stored = await self._store.store(sends, look_up_repeats=look_up_repeats)
             except RepeatedClientId:
                 look_up_repeats = True
                 continue
@@ -152,6 +149,7 @@ class MessageCommitter:
                 # Only sends with a client_id may go again: if the lost statement did commit,
                 # the retry finds them stored and answers with the originals.
                 todo = [i for i in todo if batch[i].client_id is not None]
+                sends = [batch[i] for i in todo]
                 logger.warning(
                     "group commit: connection lost (%s); retrying %d of %d sends",
                     exc,
@@ -170,7 +168,8 @@ class MessageCommitter:
                 # this batch (never ack it) and keep serving.
                 logger.exception("group commit: unexpected failure, %d sends refused", len(todo))
                 break
-            for index, outcome in zip(todo, stored, strict=True):
-                outcomes[index] = outcome
-            break
-        return [unavailable() if outcome is None else outcome for outcome in outcomes]
+            if len(todo) == len(batch):
+                return stored  # the usual case: nothing was left out
+            retried = dict(zip(todo, stored, strict=True))
+            return [retried[i] if i in retried else unavailable() for i in range(len(batch))]
+        return [unavailable() for _ in batch]

@@ -220,8 +220,8 @@ class RedisBroker(Broker):
         loop = asyncio.get_running_loop()
         heard = loop.time()
         pinged: float | None = None
+        poll = min(POLL_SECONDS, self._quiet_seconds, self._pong_timeout_seconds)
         while True:
-            poll = min(POLL_SECONDS, self._quiet_seconds, self._pong_timeout_seconds)
             message = await pubsub.get_message(timeout=poll)
             now = loop.time()
             if message is not None:
