@@ -9,8 +9,10 @@ savepoints, rolled back at the end, so code that commits still leaves nothing be
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from pathlib import Path
+from typing import IO
 
 import httpx
 import pytest
@@ -179,17 +181,20 @@ def published(app: FastAPI) -> list[Event]:
 @pytest.fixture(scope="session")
 def redis_url() -> Iterator[str]:
     """A Redis database of its own for this run (flushed before and after), or a skip when
-    no Redis answers; with PARLEY_TEST_REQUIRE_SERVICES=1 (CI) a missing Redis fails."""
-    import random
+    no Redis answers; with PARLEY_TEST_REQUIRE_SERVICES=1 (CI) a missing Redis fails.
 
+    The database number is held with a lock file for the whole run, so that several runs on
+    one machine (worktrees, CI beside a developer) never flush each other's data."""
     import redis
 
     base = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0").rsplit("/", 1)[0]
-    url = f"{base}/{random.randint(1, 15)}"
+    number, lock = _claim_redis_database(base)
+    url = f"{base}/{number}"
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError as exc:
+        lock.close()
         if os.environ.get("PARLEY_TEST_REQUIRE_SERVICES") == "1":
             pytest.fail(f"Redis is required here but does not answer at {url}: {exc}")
         pytest.skip(f"no Redis at {url}: {exc}")
@@ -199,3 +204,29 @@ def redis_url() -> Iterator[str]:
     finally:
         client.flushdb()
         client.close()
+        lock.close()
+
+
+def _claim_redis_database(base: str) -> tuple[int, IO[bytes]]:
+    import fcntl
+    import random
+    import tempfile
+    import time
+
+    tag = re.sub(r"[^A-Za-z0-9]+", "-", base)
+    numbers = list(range(1, 16))
+    deadline = time.monotonic() + 60
+    while True:
+        random.shuffle(numbers)
+        for number in numbers:
+            path = Path(tempfile.gettempdir()) / f"parley-test-redis{tag}-{number}.lock"
+            handle = path.open("ab")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                handle.close()
+                continue
+            return number, handle
+        if time.monotonic() > deadline:
+            raise RuntimeError("every Redis test database (1-15) is held by another run")
+        time.sleep(0.5)
