@@ -16,9 +16,9 @@ from app.core.errors import install_error_handlers
 from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
+from app.delivery.asgi import KeepServerSend
 from app.health.router import router as health_router
 from app.messages.router import router as messages_router
-from app.realtime.asgi import KeepServerSend
 from app.realtime.router import router as realtime_router
 from app.rooms.router import router as rooms_router
 from app.state import AppState

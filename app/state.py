@@ -14,10 +14,10 @@ from app.core.config import Settings
 from app.core.database import Database, transaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
+from app.delivery.broker import Broker, create_broker
+from app.delivery.events import Event
+from app.delivery.presence.local import Presence, create_presence
 from app.messages.group_commit import MessageCommitter, store_for
-from app.realtime.broker import Broker, create_broker
-from app.realtime.events import Event
-from app.realtime.presence import Presence, create_presence
 from app.realtime.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)

@@ -21,8 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.config import Settings
 from app.core.database import Database, create_engine
+from app.delivery.events import Event
 from app.main import create_app
-from app.realtime.events import Event
 from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
 from tests.support.server import SECRET_KEY, LiveServer, ServerFactory, server_environment
 from tests.support.users import UserFactory

@@ -28,7 +28,7 @@ from app.core.security import (
     hash_refresh_token,
     new_refresh_token,
 )
-from app.realtime import events
+from app.delivery import events
 from app.users.models import User
 from app.users.schemas import UserCreate
 from app.users.service import get_user_by_username, username_key

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 from app.core.database import Database, EventSink
 from app.core.errors import DomainError, Unavailable
+from app.delivery import events, frames
 from app.messages.pg_store import PostgresStore
 from app.messages.sends import (
     BatchStore,
@@ -32,7 +33,6 @@ from app.messages.sends import (
     unavailable,
 )
 from app.messages.session_store import SessionStore
-from app.realtime import events, frames
 
 logger = logging.getLogger(__name__)
 

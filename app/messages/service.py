@@ -9,9 +9,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import defer_event, utcnow
 from app.core.errors import Conflict, NotFound
+from app.delivery import events, frames
 from app.messages.models import Message
 from app.messages.schemas import MessageRead
-from app.realtime import events, frames
 from app.rooms import permissions
 from app.rooms.service import get_membership
 from app.users.models import User

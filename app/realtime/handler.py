@@ -23,10 +23,11 @@ from app.auth.dependencies import SocketCaller
 from app.auth.exceptions import InvalidAccessToken
 from app.core.errors import DomainError
 from app.core.ratelimit import TokenBucket
+from app.delivery import events, frames
+from app.delivery.asgi import SERVER_RECEIVE
+from app.delivery.connection import Connection
 from app.messages.group_commit import Outcome, Stored, Submission
-from app.realtime import events, frames, protocol
-from app.realtime.asgi import SERVER_RECEIVE
-from app.realtime.connection import Connection
+from app.realtime import protocol
 from app.rooms import membership as membership_service
 from app.state import AppState
 

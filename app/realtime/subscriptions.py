@@ -18,12 +18,12 @@ from contextlib import AbstractAsyncContextManager
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.errors import DomainError, Unavailable
+from app.delivery import events, frames
+from app.delivery.broker import Broker
+from app.delivery.connection import Connection
+from app.delivery.hub import Hub
+from app.delivery.presence.local import Presence
 from app.messages import service as message_service
-from app.realtime import events, frames
-from app.realtime.broker import Broker
-from app.realtime.connection import Connection
-from app.realtime.hub import Hub
-from app.realtime.presence import Presence
 from app.rooms import service as room_service
 
 logger = logging.getLogger(__name__)

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import defer_event
 from app.core.errors import Conflict
-from app.realtime import events, frames
+from app.delivery import events, frames
 from app.rooms import permissions
 from app.rooms.exceptions import MemberNotFound, OwnerCannotLeave
 from app.rooms.models import Membership, Role

@@ -8,8 +8,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import ScalarSelect
 
 from app.core.database import defer_event
+from app.delivery import events, frames
 from app.messages.models import Message
-from app.realtime import events, frames
 from app.rooms import permissions
 from app.rooms.exceptions import RoomNameTaken
 from app.rooms.models import Membership, Role, Room

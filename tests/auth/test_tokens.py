@@ -11,8 +11,8 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from app.core.security import decode_access_token
-from app.realtime import events
-from app.realtime.events import Event
+from app.delivery import events
+from app.delivery.events import Event
 from tests.conftest import TEST_SECRET_KEY
 from tests.support.users import UserFactory
 

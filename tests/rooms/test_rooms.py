@@ -4,8 +4,8 @@ import httpx
 import orjson
 import pytest
 
-from app.realtime import events
-from app.realtime.events import Event, Kind
+from app.delivery import events
+from app.delivery.events import Event, Kind
 from tests.support.rooms import add_member, create_room, send
 from tests.support.users import UserFactory
 

@@ -15,9 +15,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from app.realtime.broker import Broker
-from app.realtime.connection import TOKEN_EXPIRED, Connection
-from app.realtime.events import Event, Kind, room_channel
+from app.delivery.broker import Broker
+from app.delivery.connection import TOKEN_EXPIRED, Connection
+from app.delivery.events import Event, Kind, room_channel
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from app.realtime.broker.base import Broker
-from app.realtime.events import Event
+from app.delivery.broker.base import Broker
+from app.delivery.events import Event
 
 
 class MemoryBroker(Broker):

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from redis.asyncio import Redis
 
-from app.realtime import events
-from app.realtime.broker.redis import RedisBroker, channel_prefix
-from app.realtime.events import Event
+from app.delivery import events
+from app.delivery.broker.redis import RedisBroker, channel_prefix
+from app.delivery.events import Event
 from tests.support.redis_server import PrivateRedis
 
 

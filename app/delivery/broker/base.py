@@ -11,7 +11,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 
-from app.realtime.events import CONTROL_CHANNEL, Event
+from app.delivery.events import CONTROL_CHANNEL, Event
 
 Handler = Callable[[Event], None]
 

@@ -88,6 +88,6 @@ class LocalPresence(Presence):
 def create_presence(broker_url: str, *, ttl: float) -> Presence:
     if broker_url.startswith("memory://"):
         return LocalPresence()
-    from app.realtime.redis_presence import RedisPresence
+    from app.delivery.presence.redis import RedisPresence
 
     return RedisPresence(broker_url, ttl=ttl)

@@ -11,10 +11,10 @@ from typing import Any
 import orjson
 import pytest
 
-from app.realtime import events
-from app.realtime.broker import MemoryBroker
-from app.realtime.connection import Connection
-from app.realtime.hub import Hub
+from app.delivery import events
+from app.delivery.broker import MemoryBroker
+from app.delivery.connection import Connection
+from app.delivery.hub import Hub
 
 
 class FakeSocket:

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from app.realtime.broker.redis import channel_prefix
-from app.realtime.presence import LocalPresence, Presence
+from app.delivery.broker.redis import channel_prefix
+from app.delivery.presence.local import LocalPresence, Presence
 
 logger = logging.getLogger(__name__)
 

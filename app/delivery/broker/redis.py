@@ -28,8 +28,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
-from app.realtime.broker.base import Broker
-from app.realtime.events import Event
+from app.delivery.broker.base import Broker
+from app.delivery.events import Event
 
 logger = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from app.realtime.asgi import SERVER_SEND
+from app.delivery.asgi import SERVER_SEND
 
 logger = logging.getLogger(__name__)
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-from app.realtime.broker.base import Broker
-from app.realtime.broker.memory import MemoryBroker
+from app.delivery.broker.base import Broker
+from app.delivery.broker.memory import MemoryBroker
 
 
 def create_broker(url: str) -> Broker:
     if url.startswith("memory://"):
         return MemoryBroker()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        from app.realtime.broker.redis import RedisBroker
+        from app.delivery.broker.redis import RedisBroker
 
         return RedisBroker(url)
     raise ValueError(f"BROKER_URL must be memory:// or redis://host:port/db, not {url!r}")
