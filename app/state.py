@@ -16,7 +16,7 @@ from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.broker import Broker, create_broker
 from app.delivery.events import Event
-from app.delivery.presence.local import Presence, create_presence
+from app.delivery.presence import Presence, create_presence
 from app.messages.group_commit import MessageCommitter, store_for
 from app.realtime.subscriptions import Subscriptions
 

@@ -22,7 +22,7 @@ from app.delivery import events, frames
 from app.delivery.broker import Broker
 from app.delivery.connection import Connection
 from app.delivery.hub import Hub
-from app.delivery.presence.local import Presence
+from app.delivery.presence import Presence
 from app.messages import service as message_service
 from app.rooms import service as room_service
 

@@ -24,7 +24,8 @@ from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
 from app.delivery.broker.redis import channel_prefix
-from app.delivery.presence.local import LocalPresence, Presence
+from app.delivery.presence.base import Presence
+from app.delivery.presence.local import LocalPresence
 
 logger = logging.getLogger(__name__)
 

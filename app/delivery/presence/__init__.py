@@ -1,0 +1,17 @@
+"""Presence: `memory://` counts in this process, `redis://` shares them between processes."""
+
+from __future__ import annotations
+
+from app.delivery.presence.base import Presence
+from app.delivery.presence.local import LocalPresence
+
+
+def create_presence(broker_url: str, *, ttl: float) -> Presence:
+    if broker_url.startswith("memory://"):
+        return LocalPresence()
+    from app.delivery.presence.redis import RedisPresence
+
+    return RedisPresence(broker_url, ttl=ttl)
+
+
+__all__ = ["LocalPresence", "Presence", "create_presence"]
