@@ -10,6 +10,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import HTTPConnection
 
 from app.core.config import Settings
+from app.core.database import Transaction
+from app.delivery.broker import Broker
+from app.messages.group_commit import MessageCommitter
 from app.state import AppState
 
 
@@ -26,6 +29,27 @@ def get_settings(state: StateDep) -> Settings:
 
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+
+
+def get_broker(state: StateDep) -> Broker:
+    return state.broker
+
+
+BrokerDep = Annotated[Broker, Depends(get_broker)]
+
+
+def get_committer(state: StateDep) -> MessageCommitter:
+    return state.committer
+
+
+CommitterDep = Annotated[MessageCommitter, Depends(get_committer)]
+
+
+def get_transaction(state: StateDep) -> Transaction:
+    return state.transaction
+
+
+TransactionDep = Annotated[Transaction, Depends(get_transaction)]
 
 
 async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:

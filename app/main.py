@@ -5,21 +5,27 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.auth.router import router as auth_router
 from app.core.config import Settings, ensure_secret_key
-from app.core.database import Database
+from app.core.database import Database, Transaction, transaction
 from app.core.errors import install_error_handlers
 from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.asgi import KeepServerSend
+from app.delivery.broker import Broker, create_broker
+from app.delivery.hub import Hub
+from app.delivery.presence import create_presence
 from app.health.router import router as health_router
+from app.messages.group_commit import MessageCommitter, store_for
 from app.messages.router import router as messages_router
 from app.realtime.router import router as realtime_router
+from app.realtime.subscriptions import RoomHistory, RoomPresence, Subscriptions
 from app.rooms.router import router as rooms_router
 from app.state import AppState
 from app.users.router import router as users_router
@@ -33,30 +39,14 @@ delivery over WebSocket (`/ws`). Use **Authorize** to log in, then try the calls
 """
 
 
-def build_state(settings: Settings, database: Database | None = None) -> AppState:
-    return AppState(
-        settings=settings,
-        database=database
-        or Database.from_url(
-            settings.effective_database_url,
-            pool_size=settings.db_pool_size,
-            max_overflow=settings.db_max_overflow,
-        ),
-        hasher=PasswordHasher(
-            time_cost=settings.argon2_time_cost,
-            memory_cost_kib=settings.argon2_memory_cost_kib,
-            parallelism=settings.argon2_parallelism,
-        ),
-        login_limiter=KeyedLimiter(
-            settings.login_attempts_per_minute / 60.0, max(1, settings.login_attempts_per_minute)
-        ),
-        send_limiter=KeyedLimiter(settings.messages_per_second, settings.messages_burst),
-    )
-
-
-def create_app(settings: Settings | None = None, *, database: Database | None = None) -> FastAPI:
+def create_app(
+    settings: Settings | None = None,
+    *,
+    database: Database | None = None,
+    broker: Broker | None = None,
+) -> FastAPI:
     """Build the app. Nothing connects here; the lifespan does, and tests may pass a database
-    bound to their own transaction."""
+    bound to their own transaction, or a broker that records what is published."""
 
     config = settings or Settings()
 
@@ -66,8 +56,57 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         install_token_redaction()
         if resolved.effective_database_url.startswith("sqlite"):
             resolved.data_dir.mkdir(parents=True, exist_ok=True)
-        state = build_state(resolved, database)
+        # The composition root: each part is built once, here, and handed its collaborators.
+        db = database or Database.from_url(
+            resolved.effective_database_url,
+            pool_size=resolved.db_pool_size,
+            max_overflow=resolved.db_max_overflow,
+        )
+        bus = broker or create_broker(resolved.broker_url)
+        presence = create_presence(resolved.broker_url, ttl=resolved.presence_ttl_seconds)
+        # Services' units of work publish their events on the broker once they commit.
+        unit_of_work: Transaction = partial(transaction, db.sessionmaker, bus.publish_all)
+        committer = MessageCommitter(
+            store_for(db),
+            committed=bus.publish_all,
+            batch_size=resolved.commit_batch_size,
+            queue_size=resolved.commit_queue_size,
+        )
+        room_presence = RoomPresence(presence, bus)
+        hub = Hub(bus, fill_gap=RoomHistory(unit_of_work).fill_gap, on_ended=room_presence.ended)
+        subscriptions = Subscriptions(
+            hub=hub,
+            presence=presence,
+            room_presence=room_presence,
+            transaction=unit_of_work,
+            replay_limit=resolved.replay_limit,
+        )
+        # Who hears whom: the broker delivers to the hub (and asks it to catch up after an
+        # outage); presence reports users whose server went away.
+        bus.set_handler(hub.dispatch)
+        bus.add_reconnect_listener(hub.resync)
+        presence.set_expiry_handler(room_presence.expired)
+        state = AppState(
+            settings=resolved,
+            database=db,
+            hasher=PasswordHasher(
+                time_cost=resolved.argon2_time_cost,
+                memory_cost_kib=resolved.argon2_memory_cost_kib,
+                parallelism=resolved.argon2_parallelism,
+            ),
+            login_limiter=KeyedLimiter(
+                resolved.login_attempts_per_minute / 60.0,
+                max(1, resolved.login_attempts_per_minute),
+            ),
+            send_limiter=KeyedLimiter(resolved.messages_per_second, resolved.messages_burst),
+            broker=bus,
+            presence=presence,
+            hub=hub,
+            committer=committer,
+            transaction=unit_of_work,
+        )
         app.state.parley = state
+        app.state.subscriptions = subscriptions
         await state.start()
         logger.info("Parley started (%s, broker %s)", state.database.dialect, resolved.broker_url)
         try:

@@ -1,24 +1,23 @@
-"""Everything the app builds at start-up, reached through one typed object."""
+"""Everything the app builds at start-up, reached through one typed object.
+
+A plain container: `lifespan` (app/main.py) builds each part and hands it its collaborators;
+nothing here builds or wires anything.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from contextlib import AbstractAsyncContextManager
-from dataclasses import dataclass, field
-
-from sqlalchemy.ext.asyncio import AsyncSession
+from dataclasses import dataclass
 
 from app.core.config import Settings
-from app.core.database import Database, transaction
+from app.core.database import Database, Transaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
-from app.delivery.broker import Broker, create_broker
-from app.delivery.events import Event
-from app.delivery.presence import Presence, create_presence
-from app.messages.group_commit import MessageCommitter, store_for
-from app.realtime.subscriptions import Subscriptions
+from app.delivery.broker import Broker
+from app.delivery.hub import Hub
+from app.delivery.presence import Presence
+from app.messages.group_commit import MessageCommitter
 
 logger = logging.getLogger(__name__)
 
@@ -32,38 +31,12 @@ class AppState:
     hasher: PasswordHasher
     login_limiter: KeyedLimiter
     send_limiter: KeyedLimiter
-    broker: Broker = field(init=False)
-    presence: Presence = field(init=False)
-    subscriptions: Subscriptions = field(init=False)
-    committer: MessageCommitter = field(init=False)
-
-    def __post_init__(self) -> None:
-        self.broker = create_broker(self.settings.broker_url)
-        self.presence = create_presence(
-            self.settings.broker_url, ttl=self.settings.presence_ttl_seconds
-        )
-        self.subscriptions = Subscriptions(
-            transaction=self.transaction,
-            broker=self.broker,
-            presence=self.presence,
-            replay_limit=self.settings.replay_limit,
-        )
-        self.committer = MessageCommitter(
-            store_for(self.database),
-            # Looked up per call, so that whatever `publish` is at the time receives the events.
-            lambda batch: self.publish(batch),
-            batch_size=self.settings.commit_batch_size,
-            queue_size=self.settings.commit_queue_size,
-        )
-
-    async def publish(self, events: Sequence[Event]) -> None:
-        """Hand committed events to the broker: local subscribers at once, others next."""
-        for event in events:
-            self.broker.publish(event)
-
-    def transaction(self) -> AbstractAsyncContextManager[AsyncSession]:
-        """A short unit of work whose events are published once it has committed."""
-        return transaction(self.database.sessionmaker, self.publish)
+    broker: Broker
+    presence: Presence
+    hub: Hub
+    committer: MessageCommitter
+    # A short unit of work whose events are published once it has committed.
+    transaction: Transaction
 
     async def start(self) -> None:
         await self.broker.start()
@@ -72,7 +45,7 @@ class AppState:
 
     async def stop(self) -> None:
         # Clients are told to reconnect (1012) and resume with since_seq elsewhere or later.
-        hub = self.subscriptions.hub
+        hub = self.hub
         hub.close_all(1012, "server restarting")
         for _ in range(50):
             if not hub.connections:

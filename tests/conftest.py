@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import IO
 
@@ -23,6 +23,7 @@ from app.core.config import Settings
 from app.core.database import Database, create_engine
 from app.delivery.events import Event
 from app.main import create_app
+from tests.support.broker import RecordingBroker
 from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
 from tests.support.server import SECRET_KEY, LiveServer, ServerFactory, server_environment
 from tests.support.users import UserFactory
@@ -145,8 +146,15 @@ def settings(database_url: str, tmp_path: Path) -> Settings:
 
 
 @pytest.fixture
-async def app(settings: Settings, connection: AsyncConnection) -> AsyncIterator[FastAPI]:
-    application = create_app(settings, database=Database.bound_to(connection))
+def broker() -> RecordingBroker:
+    return RecordingBroker()
+
+
+@pytest.fixture
+async def app(
+    settings: Settings, connection: AsyncConnection, broker: RecordingBroker
+) -> AsyncIterator[FastAPI]:
+    application = create_app(settings, database=Database.bound_to(connection), broker=broker)
     async with application.router.lifespan_context(application):
         yield application
 
@@ -164,18 +172,11 @@ def users(client: httpx.AsyncClient) -> UserFactory:
 
 
 @pytest.fixture
-def published(app: FastAPI) -> list[Event]:
-    """Every event the app publishes after a commit, in order (they are still delivered)."""
-    state = app.state.parley
-    seen: list[Event] = []
-    deliver = state.publish
-
-    async def record(events: Sequence[Event]) -> None:
-        seen.extend(events)
-        await deliver(events)
-
-    state.publish = record
-    return seen
+def published(app: FastAPI, broker: RecordingBroker) -> list[Event]:
+    """Every event the app publishes from now on (fixtures requested before this one, such as
+    users and rooms, have published theirs already), in order; they are still delivered."""
+    broker.published.clear()
+    return broker.published
 
 
 @pytest.fixture(scope="session")

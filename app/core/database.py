@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -35,6 +35,8 @@ NAMING_CONVENTION = {
 PENDING_EVENTS = "parley.pending_events"
 
 EventSink = Callable[[Sequence[Any]], Awaitable[None]]
+# Opens one short unit of work (`transaction` below, bound to the app's sessionmaker and sink).
+Transaction = Callable[[], AbstractAsyncContextManager[AsyncSession]]
 
 
 class UTCDateTime(TypeDecorator[datetime]):

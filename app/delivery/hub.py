@@ -62,8 +62,6 @@ class Hub:
         self._connections: set[Connection] = set()
         self._by_user: dict[int, set[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
-        broker.set_handler(self.dispatch)
-        broker.add_reconnect_listener(self.resync)
 
     # Connections -----------------------------------------------------------------------
 

@@ -2,8 +2,10 @@
 
 One task takes everything waiting (up to `batch_size`) and hands it to the store: on
 PostgreSQL one statement on a connection of its own (`pg_store`), elsewhere one SQLAlchemy
-transaction (`session_store`). Only after the commit does it report each outcome, in arrival
-order (so a sender's ack precedes the broadcast), and publish the new messages in `seq` order.
+transaction (`session_store`). Only after the commit does it report, through two named sinks:
+each outcome to its submitter's `acked`, in arrival order (so a sender's ack precedes the
+broadcast), then the new messages, in `seq` order, to `committed` (the broker's `publish_all`,
+handed over by `lifespan`).
 
 At low load a batch is one message; under load, the time one commit takes is the time the
 next batch has to gather, so throughput grows with load instead of queueing behind one
@@ -15,8 +17,9 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from app.core.database import Database, EventSink
 from app.core.errors import DomainError, Unavailable
@@ -24,9 +27,9 @@ from app.delivery import events, frames
 from app.messages.pg_store import PostgresStore
 from app.messages.sends import (
     BatchStore,
+    NewMessage,
     Outcome,
     RepeatedClientId,
-    Send,
     StoreConnectionLost,
     Stored,
     StoreUnavailable,
@@ -39,9 +42,28 @@ logger = logging.getLogger(__name__)
 ATTEMPTS = 3
 
 
+class Submitter(Protocol):
+    def acked(self, submission: Submission, outcome: Outcome) -> None:
+        """The `acked` sink: told once `submission` is committed or refused. Never raises."""
+
+
 @dataclass(frozen=True, slots=True)
-class Submission(Send):
-    on_done: Callable[[Outcome], None]
+class Submission(NewMessage):
+    submitter: Submitter
+    ref: str | int | None = None  # the client's `ref`, handed back with the outcome
+
+
+class Reply:
+    """A submitter that waits for its one outcome (REST sends)."""
+
+    __slots__ = ("outcome",)
+
+    def __init__(self) -> None:
+        self.outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+
+    def acked(self, submission: Submission, outcome: Outcome) -> None:
+        if not self.outcome.done():
+            self.outcome.set_result(outcome)
 
 
 def store_for(database: Database) -> BatchStore:
@@ -56,13 +78,13 @@ class MessageCommitter:
     def __init__(
         self,
         store: BatchStore,
-        publish: EventSink,
         *,
+        committed: EventSink,
         batch_size: int = 500,
         queue_size: int = 20000,
     ) -> None:
         self._store = store
-        self._publish = publish
+        self._committed = committed
         self._batch_size = batch_size
         self._queue_size = queue_size
         self._pending: deque[Submission] = deque()
@@ -82,7 +104,8 @@ class MessageCommitter:
         await self._store.close()
 
     def submit(self, submission: Submission) -> None:
-        """Queue a send; `on_done` is called once it is committed or refused. Never blocks."""
+        """Queue a send; its submitter's `acked` is told once it is committed or refused.
+        Never blocks."""
         if self._closing:
             raise Unavailable("The server is shutting down; retry with the same client_id.")
         if len(self._pending) >= self._queue_size:
@@ -94,14 +117,9 @@ class MessageCommitter:
         self, *, room_id: int, author_id: int, author_json: str, body: str, client_id: str | None
     ) -> Stored:
         """Submit and wait for the commit; raises the refusal if there is one."""
-        future: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
-
-        def done(outcome: Outcome) -> None:
-            if not future.done():
-                future.set_result(outcome)
-
-        self.submit(Submission(room_id, author_id, author_json, body, client_id, done))
-        outcome = await future
+        reply = Reply()
+        self.submit(Submission(room_id, author_id, author_json, body, client_id, reply))
+        outcome = await reply.outcome
         if isinstance(outcome, DomainError):
             raise outcome
         return outcome
@@ -119,10 +137,10 @@ class MessageCommitter:
             outcomes = await self._commit(batch)
             for submission, outcome in zip(batch, outcomes, strict=True):
                 try:
-                    submission.on_done(outcome)
+                    submission.submitter.acked(submission, outcome)
                 except Exception:
-                    # One caller's broken callback must not stop the committer for everyone.
-                    logger.exception("group commit: outcome callback failed")
+                    # One caller's broken sink must not stop the committer for everyone.
+                    logger.exception("group commit: acked sink failed")
             created = [
                 events.message_created(
                     room_id=outcome.room_id,
@@ -133,7 +151,7 @@ class MessageCommitter:
                 if isinstance(outcome, Stored) and outcome.created
             ]
             if created:
-                await self._publish(created)
+                await self._committed(created)
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
         sends: Sequence[Submission] = batch

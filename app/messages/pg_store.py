@@ -21,14 +21,15 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from app.core.database import utcnow
 from app.messages.sends import (
     Batch,
+    NewMessage,
     Outcome,
     RepeatedClientId,
-    Send,
     StoreConnectionLost,
     Stored,
     StoreUnavailable,
-    message_json,
+    originals,
     refusal_for,
+    repeat_keys,
 )
 
 logger = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ class PostgresStore:
             await self._connection.invalidate()
         await self.close()
 
-    async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
+    async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
         try:
             driver = await self._driver()
             return await _store(driver, sends, look_up_repeats=look_up_repeats)
@@ -124,7 +125,7 @@ class PostgresStore:
 
 
 async def _store(
-    driver: asyncpg.Connection, sends: Sequence[Send], *, look_up_repeats: bool
+    driver: asyncpg.Connection, sends: Sequence[NewMessage], *, look_up_repeats: bool
 ) -> list[Outcome]:
     existing = await _existing(driver, sends) if look_up_repeats else {}
     batch = Batch.sort_out(sends, existing)
@@ -166,33 +167,13 @@ async def _store(
 
 
 async def _existing(
-    driver: asyncpg.Connection, sends: Sequence[Send]
+    driver: asyncpg.Connection, sends: Sequence[NewMessage]
 ) -> dict[tuple[int, str], Stored]:
-    authors = {send.author_id: send.author_json for send in sends}
-    keys = sorted({(s.author_id, s.client_id) for s in sends if s.client_id is not None})
+    keys = repeat_keys(sends)
     if not keys:
         return {}
     rows = await driver.fetch(EXISTING, [a for a, _ in keys], [c for _, c in keys])
-    return {
-        (row["author_id"], row["client_id"]): Stored(
-            row["id"],
-            row["room_id"],
-            row["seq"],
-            message_json(
-                message_id=row["id"],
-                room_id=row["room_id"],
-                seq=row["seq"],
-                author_json=authors[row["author_id"]],
-                body=row["body"],
-                created_at=row["created_at"],
-                edited_at=row["edited_at"],
-                deleted=row["deleted"],
-                client_id=row["client_id"],
-            ),
-            created=False,
-        )
-        for row in rows
-    }
+    return originals(rows, sends)
 
 
 async def _refusals(driver: asyncpg.Connection, room_ids: list[int]) -> dict[int, Outcome]:

@@ -7,10 +7,10 @@ assembled around it without validating or serializing the author again.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 import orjson
 
@@ -40,7 +40,9 @@ class StoreConnectionLost(StoreUnavailable):
 
 
 @dataclass(frozen=True, slots=True)
-class Send:
+class NewMessage:
+    """One send as the stores take it (the `send` frame's schema is `protocol.Send`)."""
+
     room_id: int
     author_id: int
     author_json: str
@@ -69,7 +71,7 @@ def unavailable() -> Unavailable:
 
 
 class BatchStore(Protocol):
-    async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
+    async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
         """One outcome per send, in order; raises RepeatedClientId or StoreUnavailable."""
 
     async def close(self) -> None: ...
@@ -104,12 +106,45 @@ def message_json(
     ).decode()
 
 
+def repeat_keys(sends: Sequence[NewMessage]) -> list[tuple[int, str]]:
+    """The (author_id, client_id) pairs a batch may repeat, in a stable order."""
+    return sorted({(s.author_id, s.client_id) for s in sends if s.client_id is not None})
+
+
+def originals(
+    rows: Iterable[Mapping[Any, Any]], sends: Sequence[NewMessage]
+) -> dict[tuple[int, str], Stored]:
+    """Messages stored before under the batch's client_ids, by (author_id, client_id), as
+    their repeats are answered. `rows` are `messages` rows by column name, from either store."""
+    authors = {send.author_id: send.author_json for send in sends}
+    return {
+        (row["author_id"], row["client_id"]): Stored(
+            row["id"],
+            row["room_id"],
+            row["seq"],
+            message_json(
+                message_id=row["id"],
+                room_id=row["room_id"],
+                seq=row["seq"],
+                author_json=authors[row["author_id"]],
+                body=row["body"],
+                created_at=row["created_at"],
+                edited_at=row["edited_at"],
+                deleted=row["deleted"],
+                client_id=row["client_id"],
+            ),
+            created=False,
+        )
+        for row in rows
+    }
+
+
 def refusal_for(*, room_exists: bool, private: bool) -> DomainError:
     """Why a non-member may not send: a room they cannot see (404) or are not in (403)."""
     return RoomNotFound() if not room_exists or private else NotRoomMember()
 
 
-def repeat_outcome(original: Stored, send: Send) -> Outcome:
+def repeat_outcome(original: Stored, send: NewMessage) -> Outcome:
     """A send whose client_id was used before: the original, if it is in the same room."""
     if original.room_id != send.room_id:
         return ClientIdReused()
@@ -124,7 +159,7 @@ class Batch:
     client_id is already stored is answered with the original, a send whose client_id
     repeats an earlier one in the batch waits for that one, the rest are stored."""
 
-    sends: Sequence[Send]
+    sends: Sequence[NewMessage]
     outcomes: list[Outcome | None]
     to_store: list[int] = field(default_factory=list)
     repeats: list[tuple[int, int]] = field(default_factory=list)  # (index, its first)
@@ -132,9 +167,9 @@ class Batch:
     @classmethod
     def sort_out(
         cls,
-        sends: Sequence[Send],
+        sends: Sequence[NewMessage],
         existing: Mapping[tuple[int, str], Stored],
-        refuse: Callable[[Send], DomainError | None] | None = None,
+        refuse: Callable[[NewMessage], DomainError | None] | None = None,
     ) -> Batch:
         batch = cls(sends, [None] * len(sends))
         first_of_key: dict[tuple[int, str], int] = {}

@@ -21,13 +21,14 @@ from app.core.errors import DomainError
 from app.messages.models import Message
 from app.messages.sends import (
     Batch,
+    NewMessage,
     Outcome,
     RepeatedClientId,
-    Send,
     Stored,
     StoreUnavailable,
-    message_json,
+    originals,
     refusal_for,
+    repeat_keys,
 )
 from app.rooms.models import Membership, Room, Visibility
 
@@ -38,7 +39,7 @@ class SessionStore:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
         self._sessionmaker = sessionmaker
 
-    async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
+    async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
         try:
             async with self._sessionmaker() as session, session.begin():
                 return await _store(session, sends, look_up_repeats=look_up_repeats)
@@ -52,7 +53,7 @@ class SessionStore:
 
 
 async def _store(
-    session: AsyncSession, sends: Sequence[Send], *, look_up_repeats: bool
+    session: AsyncSession, sends: Sequence[NewMessage], *, look_up_repeats: bool
 ) -> list[Outcome]:
     existing = await _existing(session, sends) if look_up_repeats else {}
     refusals = await _refusals(session, sends)
@@ -109,38 +110,20 @@ async def _allocate_seqs(session: AsyncSession, by_room: dict[int, list[int]]) -
     return seqs
 
 
-async def _existing(session: AsyncSession, sends: Sequence[Send]) -> dict[tuple[int, str], Stored]:
-    authors = {send.author_id: send.author_json for send in sends}
-    keys = sorted({(s.author_id, s.client_id) for s in sends if s.client_id is not None})
+async def _existing(
+    session: AsyncSession, sends: Sequence[NewMessage]
+) -> dict[tuple[int, str], Stored]:
+    keys = repeat_keys(sends)
     if not keys:
         return {}
     rows = await session.execute(
-        select(Message).where(tuple_(Message.author_id, Message.client_id).in_(keys))
+        select(MESSAGES).where(tuple_(MESSAGES.c.author_id, MESSAGES.c.client_id).in_(keys))
     )
-    return {
-        (message.author_id, message.client_id or ""): Stored(
-            message.id,
-            message.room_id,
-            message.seq,
-            message_json(
-                message_id=message.id,
-                room_id=message.room_id,
-                seq=message.seq,
-                author_json=authors[message.author_id],
-                body=message.body,
-                created_at=message.created_at,
-                edited_at=message.edited_at,
-                deleted=message.deleted,
-                client_id=message.client_id,
-            ),
-            created=False,
-        )
-        for message in rows.scalars()
-    }
+    return originals(rows.mappings(), sends)
 
 
 async def _refusals(
-    session: AsyncSession, sends: Sequence[Send]
+    session: AsyncSession, sends: Sequence[NewMessage]
 ) -> dict[tuple[int, int], DomainError]:
     """Why each (room, author) pair may not send, checked inside the storing transaction."""
     pairs = {(s.room_id, s.author_id) for s in sends}

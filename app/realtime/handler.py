@@ -28,8 +28,8 @@ from app.delivery.asgi import SERVER_RECEIVE
 from app.delivery.connection import Connection
 from app.messages.group_commit import Outcome, Stored, Submission
 from app.realtime import protocol
+from app.realtime.dependencies import SocketServices
 from app.rooms import membership as membership_service
-from app.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -40,12 +40,12 @@ TYPING_INTERVAL_SECONDS = 1.0
 
 class ConnectionHandler:
     # Per connection, so kept lean: most connections only ever listen.
-    __slots__ = ("_frame_bucket", "_send_bucket", "_typing_at", "connection", "state")
+    __slots__ = ("_frame_bucket", "_send_bucket", "_typing_at", "connection", "services")
 
-    def __init__(self, connection: Connection, state: AppState) -> None:
+    def __init__(self, connection: Connection, services: SocketServices) -> None:
         self.connection = connection
-        self.state = state
-        settings = state.settings
+        self.services = services
+        settings = services.settings
         self._frame_bucket = TokenBucket(settings.ws_frames_per_second, settings.ws_frames_burst)
         self._send_bucket: TokenBucket | None = None
         self._typing_at: dict[int, float] | None = None
@@ -106,16 +106,16 @@ class ConnectionHandler:
         self.connection.push(frames.error(code, detail, ref=ref, **extra))
 
     async def _subscribe(self, frame: protocol.Subscribe) -> None:
-        await self.state.subscriptions.subscribe(
+        await self.services.subscriptions.subscribe(
             self.connection, frame.room_id, frame.since_seq, frame.ref
         )
 
     async def _unsubscribe(self, frame: protocol.Unsubscribe) -> None:
-        await self.state.subscriptions.unsubscribe(self.connection, frame.room_id, frame.ref)
+        await self.services.subscriptions.unsubscribe(self.connection, frame.room_id, frame.ref)
 
     async def _send(self, frame: protocol.Send) -> None:
         if self._send_bucket is None:
-            settings = self.state.settings
+            settings = self.services.settings
             self._send_bucket = TokenBucket(settings.messages_per_second, settings.messages_burst)
         wait = self._send_bucket.take()
         if wait:
@@ -123,25 +123,35 @@ class ConnectionHandler:
                 "rate_limited", "You are sending too fast.", frame.ref, retry_after=round(wait, 3)
             )
             return
-        connection, ref, client_id = self.connection, frame.ref, frame.client_id
-
-        def done(outcome: Outcome) -> None:
-            if isinstance(outcome, Stored):
-                connection.push(
-                    frames.ack(client_id=client_id, message_json=outcome.message_json, ref=ref)
-                )
-            else:
-                connection.push(frames.error(outcome.code, outcome.detail, ref=ref))
-
-        self.state.committer.submit(
+        connection = self.connection
+        self.services.committer.submit(
             Submission(
-                frame.room_id, connection.user_id, connection.user_json, frame.body, client_id, done
+                frame.room_id,
+                connection.user_id,
+                connection.user_json,
+                frame.body,
+                frame.client_id,
+                self,
+                frame.ref,
             )
         )
         if self._typing_at:
             # Clients clear someone's typing indicator when their message arrives, so the
             # next typing frame must go out at once, not wait out the throttle.
             self._typing_at.pop(frame.room_id, None)
+
+    def acked(self, submission: Submission, outcome: Outcome) -> None:
+        """The committer's `acked` sink for this connection's sends."""
+        if isinstance(outcome, Stored):
+            self.connection.push(
+                frames.ack(
+                    client_id=submission.client_id,
+                    message_json=outcome.message_json,
+                    ref=submission.ref,
+                )
+            )
+        else:
+            self.connection.push(frames.error(outcome.code, outcome.detail, ref=submission.ref))
 
     async def _typing(self, frame: protocol.Typing) -> None:
         if frame.room_id not in self.connection.rooms:
@@ -154,14 +164,14 @@ class ConnectionHandler:
             return  # clients repeat typing every few seconds; one per second is plenty
         self._typing_at[frame.room_id] = now
         typing = frames.typing(room_id=frame.room_id, user_json=self.connection.user_json)
-        self.state.broker.publish(
+        self.services.broker.publish(
             events.room_frame(
                 room_id=frame.room_id, frame=typing, skip_user_id=self.connection.user_id
             )
         )
 
     async def _read(self, frame: protocol.Read) -> None:
-        async with self.state.transaction() as session:
+        async with self.services.transaction() as session:
             await membership_service.mark_read(
                 session,
                 self.connection.user_id,
@@ -172,9 +182,9 @@ class ConnectionHandler:
 
     async def _auth(self, frame: protocol.Auth) -> None:
         try:
-            async with self.state.transaction() as session:
+            async with self.services.transaction() as session:
                 auth = await auth_service.authenticate_access_token(
-                    session, self.state.settings, frame.token
+                    session, self.services.settings, frame.token
                 )
         except InvalidAccessToken:
             self.error("invalid_frame", "That token is invalid, expired or revoked.", frame.ref)
@@ -211,14 +221,14 @@ def schedule_expiry(connection: Connection, expires_at: datetime) -> None:
 
 async def run_connection(
     websocket: WebSocket,
-    state: AppState,
+    services: SocketServices,
     caller: SocketCaller,
     *,
     room_id: int | None = None,
     since_seq: int | None = None,
 ) -> None:
     """Accept (the token was already checked), greet, serve frames until either side closes."""
-    settings = state.settings
+    settings = services.settings
     await websocket.accept()
     connection = Connection(
         websocket,
@@ -228,8 +238,8 @@ async def run_connection(
         limit=settings.ws_send_queue_size,
         close_timeout=settings.ws_close_timeout_seconds,
     )
-    handler = ConnectionHandler(connection, state)
-    state.subscriptions.hub.add(connection)
+    handler = ConnectionHandler(connection, services)
+    services.subscriptions.hub.add(connection)
     connection.push(
         frames.hello(
             user_json=caller.user_json,
@@ -246,4 +256,4 @@ async def run_connection(
         logger.exception("connection %s of user %s failed", connection.id, connection.user_id)
         connection.close(INTERNAL_ERROR, "internal error")
     finally:
-        await state.subscriptions.disconnect(connection)
+        await services.subscriptions.disconnect(connection)

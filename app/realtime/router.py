@@ -5,17 +5,19 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket
 
 from app.auth.dependencies import WebSocketAuth
-from app.dependencies import StateDep
+from app.realtime.dependencies import SocketServicesDep
 from app.realtime.handler import run_connection
 
 router = APIRouter(tags=["realtime"])
 
 
 @router.websocket("/ws")
-async def websocket_endpoint(websocket: WebSocket, caller: WebSocketAuth, state: StateDep) -> None:
+async def websocket_endpoint(
+    websocket: WebSocket, caller: WebSocketAuth, services: SocketServicesDep
+) -> None:
     """Real-time chat: one connection, many rooms. The token (`?token=` or an
     `Authorization: Bearer` header) is checked before the handshake is accepted."""
-    await run_connection(websocket, state, caller)
+    await run_connection(websocket, services, caller)
 
 
 @router.websocket("/rooms/{room_id}/ws")
@@ -23,8 +25,8 @@ async def room_websocket_endpoint(
     websocket: WebSocket,
     room_id: int,
     caller: WebSocketAuth,
-    state: StateDep,
+    services: SocketServicesDep,
     since_seq: Annotated[int | None, Query(ge=0)] = None,
 ) -> None:
     """The same endpoint, subscribed to `room_id` at connect (resuming after `since_seq`)."""
-    await run_connection(websocket, state, caller, room_id=room_id, since_seq=since_seq)
+    await run_connection(websocket, services, caller, room_id=room_id, since_seq=since_seq)

@@ -6,17 +6,17 @@ Resume without loss or repeats: the connection is registered with the hub (live 
 buffered for it) and the broker delivers the room here *before* the database is read. So a
 message committed before the read is in the replay, one committed after it is in the buffer,
 and one in both is dropped by seq when the buffer is released.
+
+The hub asks two things of this layer, each a small class here that `lifespan` hands it:
+`RoomHistory.fill_gap` (messages it missed) and `RoomPresence.ended` (a subscription it ended).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.core.database import Transaction
 from app.core.errors import DomainError, Unavailable
 from app.delivery import events, frames
 from app.delivery.broker import Broker
@@ -39,18 +39,17 @@ class Subscriptions:
     def __init__(
         self,
         *,
-        transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
-        broker: Broker,
+        hub: Hub,
         presence: Presence,
+        room_presence: RoomPresence,
+        transaction: Transaction,
         replay_limit: int,
     ) -> None:
-        self._transaction = transaction
-        self._broker = broker
+        self.hub = hub
         self._presence = presence
+        self._room_presence = room_presence
+        self._transaction = transaction
         self._replay_limit = replay_limit
-        self._tasks: set[asyncio.Task[None]] = set()
-        self.hub = Hub(broker, fill_gap=self.fill_gap, on_ended=self._ended)
-        presence.set_expiry_handler(self._expired)
 
     async def subscribe(
         self, connection: Connection, room_id: int, since_seq: int | None, ref: frames.Ref
@@ -106,16 +105,23 @@ class Subscriptions:
             ),
         )
         if came_online:
-            self._announce(room_id, connection, "online")
+            self._room_presence.announce(room_id, connection, "online")
 
     async def unsubscribe(self, connection: Connection, room_id: int, ref: frames.Ref) -> None:
         if self.hub.close_subscription(connection, room_id):
-            await self._left(connection, room_id)
+            await self._room_presence.left(connection, room_id)
         connection.push(frames.unsubscribed(room_id=room_id, reason="requested", ref=ref))
 
     async def disconnect(self, connection: Connection) -> None:
         for room_id in self.hub.remove(connection):
-            await self._left(connection, room_id)
+            await self._room_presence.left(connection, room_id)
+
+
+class RoomHistory:
+    """What the hub cannot know by itself: committed messages it missed, from the database."""
+
+    def __init__(self, transaction: Transaction) -> None:
+        self._transaction = transaction
 
     async def fill_gap(self, room_id: int, after_seq: int, upto_seq: int) -> list[tuple[int, str]]:
         async with self._transaction() as session:
@@ -124,23 +130,32 @@ class Subscriptions:
             )
         return [(m.seq, frames.message(m.model_dump_json())) for m in messages]
 
-    async def _left(self, connection: Connection, room_id: int) -> None:
-        if await self._presence.leave(room_id, connection.user_id):
-            self._announce(room_id, connection, "offline")
 
-    def _announce(self, room_id: int, connection: Connection, status: str) -> None:
+class RoomPresence:
+    """Presence transitions told to the room: online, offline, and servers that went away."""
+
+    def __init__(self, presence: Presence, broker: Broker) -> None:
+        self._presence = presence
+        self._broker = broker
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def left(self, connection: Connection, room_id: int) -> None:
+        if await self._presence.leave(room_id, connection.user_id):
+            self.announce(room_id, connection, "offline")
+
+    def announce(self, room_id: int, connection: Connection, status: str) -> None:
         frame = frames.presence(room_id=room_id, user_json=connection.user_json, status=status)
         self._broker.publish(
             events.room_frame(room_id=room_id, frame=frame, skip_user_id=connection.user_id)
         )
 
-    def _expired(self, room_id: int, user_json: str) -> None:
+    def expired(self, room_id: int, user_json: str) -> None:
         """A user's server went away without saying goodbye: tell the room they left."""
         frame = frames.presence(room_id=room_id, user_json=user_json, status="offline")
         self._broker.publish(events.room_frame(room_id=room_id, frame=frame))
 
-    def _ended(self, connection: Connection, room_id: int) -> None:
+    def ended(self, connection: Connection, room_id: int) -> None:
         """The hub ended a subscription (room deleted, membership ended): update presence."""
-        task = asyncio.ensure_future(self._left(connection, room_id))
+        task = asyncio.ensure_future(self.left(connection, room_id))
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)

@@ -60,6 +60,8 @@ class Harness:
             on_ended=lambda c, r: self.ended.append((c, r)),
             gap_timeout=gap_timeout,
         )
+        self.broker.set_handler(self.hub.dispatch)
+        self.broker.add_reconnect_listener(self.hub.resync)
 
     async def fill_gap(self, room_id: int, after: int, upto: int) -> list[tuple[int, str]]:
         self.fills.append((room_id, after, upto))

@@ -79,7 +79,7 @@ async def start_committers(
 
     engines = [create_engine(url, pool_size=2, max_overflow=0) for _ in batch_sizes]
     committers = [
-        MessageCommitter(STORES[n % 2](engine), discard, batch_size=size)
+        MessageCommitter(STORES[n % 2](engine), committed=discard, batch_size=size)
         for n, (engine, size) in enumerate(zip(engines, batch_sizes, strict=True))
     ]
     for committer in committers:
@@ -167,7 +167,7 @@ async def test_a_connection_the_server_ended_while_idle_does_not_cost_a_send(
     author, room_id = await seed(live_database)
     engine = create_engine(live_database)
     store = PostgresStore(engine)
-    committer = MessageCommitter(store, _discard)
+    committer = MessageCommitter(store, committed=_discard)
     committer.start()
 
     async def send(client_id: str | None) -> object:

@@ -10,9 +10,9 @@ import pytest
 from app.core.errors import Unavailable
 from app.messages.group_commit import MessageCommitter, Submission
 from app.messages.sends import (
+    NewMessage,
     Outcome,
     RepeatedClientId,
-    Send,
     StoreConnectionLost,
     Stored,
     StoreUnavailable,
@@ -26,7 +26,7 @@ class ScriptedStore:
         self.failures = list(failures)
         self.calls: list[tuple[list[str], bool]] = []
 
-    async def store(self, sends: Sequence[Send], *, look_up_repeats: bool) -> list[Outcome]:
+    async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
         self.calls.append(([s.body for s in sends], look_up_repeats))
         if self.failures:
             raise self.failures.pop(0)
@@ -39,12 +39,17 @@ class ScriptedStore:
         return None
 
 
+class Ignored:
+    def acked(self, submission: Submission, outcome: Outcome) -> None:
+        return None
+
+
 async def commit(store: ScriptedStore, sends: list[tuple[str, str | None]]) -> list[Outcome]:
     async def discard(_events: object) -> None:
         return None
 
-    committer = MessageCommitter(store, discard)
-    batch = [Submission(1, 7, "{}", body, client_id, lambda _o: None) for body, client_id in sends]
+    committer = MessageCommitter(store, committed=discard)
+    batch = [Submission(1, 7, "{}", body, client_id, Ignored()) for body, client_id in sends]
     return await committer._commit(batch)
 
 

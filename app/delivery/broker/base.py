@@ -9,7 +9,7 @@ network to reach other processes.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from app.delivery.events import CONTROL_CHANNEL, Event
 
@@ -39,6 +39,12 @@ class Broker(ABC):
         """Deliver to this process now, and to the others as soon as the transport allows."""
         self.deliver_locally(event)
         self.publish_remote(event)
+
+    async def publish_all(self, events: Sequence[Event]) -> None:
+        """The sink for committed events (group commit, `transaction`): each is published,
+        in order. Async only to match `EventSink`; it never waits."""
+        for event in events:
+            self.publish(event)
 
     @abstractmethod
     def publish_remote(self, event: Event) -> None:
