@@ -1,6 +1,7 @@
 # Two commands do all the set-up on a fresh machine:
 #   make run   - create .venv, migrate, serve on http://127.0.0.1:8000 (SQLite by default)
-#   make test  - create .venv, lint, run the whole suite (PostgreSQL too if TEST_DATABASE_URL is set)
+#   make test  - create .venv, lint (ruff, mypy, import layers), run the whole suite
+#                (PostgreSQL too if TEST_DATABASE_URL is set)
 
 PYTHON ?= python3
 VENV   := .venv
@@ -30,6 +31,7 @@ migrate: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
 
 browser:
 	@test -x $(CHROMIUM) || ! command -v apt-get >/dev/null || \
@@ -38,6 +40,7 @@ browser:
 test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/mypy app
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest
 
 # Parley against the naive broadcaster, interleaved rounds on PostgreSQL (docs/performance.md).

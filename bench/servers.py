@@ -21,19 +21,36 @@ import httpx
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PARLEY = str(Path(sys.executable).with_name("parley"))
 BENCH_SECRET_KEY = "benchmark-secret-key-not-for-production-0123456789"
-# Settings that must come from the benchmark, never from the developer's shell or `.env`.
-SCRUBBED = ("DATABASE_URL", "SECRET_KEY", "BROKER_URL", "PARLEY_ENV", "PARLEY_DATA_DIR")
+# Settings that must come from the benchmark or the test, never from the developer's shell.
+SCRUBBED = (
+    "DATABASE_URL",
+    "SECRET_KEY",
+    "BROKER_URL",
+    "PARLEY_ENV",
+    "PARLEY_DATA_DIR",
+    "TEST_DATABASE_URL",
+    "ACCESS_TOKEN_TTL_SECONDS",
+    "REFRESH_TOKEN_TTL_SECONDS",
+)
 
 
-def parley_environment(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
-    """Parley's settings for a benchmark run (see docs/performance.md, "Settings")."""
+def clean_environment(**values: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(
-        {
+    env.update(values)
+    return env
+
+
+def server_environment(
+    database_url: str, data_dir: Path, *, secret_key: str, **overrides: str
+) -> dict[str, str]:
+    """A `parley serve` under test or benchmark: the one place its settings are written
+    (the test suite's servers and the benchmark's differ only by `overrides`)."""
+    return clean_environment(
+        **{
             "PARLEY_ENV": "test",
             "DATABASE_URL": database_url,
             "PARLEY_DATA_DIR": str(data_dir),
-            "SECRET_KEY": BENCH_SECRET_KEY,
+            "SECRET_KEY": secret_key,
             # Cheap password hashing: signing up thousands of users otherwise takes minutes.
             "ARGON2_TIME_COST": "1",
             "ARGON2_MEMORY_COST_KIB": "64",
@@ -43,14 +60,26 @@ def parley_environment(database_url: str, data_dir: Path, **overrides: str) -> d
             # each sender here sends hundreds of messages a second on one connection.
             "MESSAGES_PER_SECOND": "0",
             "WS_FRAMES_PER_SECOND": "0",
-            "LOG_LEVEL": "WARNING",
             "BROKER_URL": "memory://",
-            # Tokens made during set-up must outlive every round (a socket closes at expiry).
-            "ACCESS_TOKEN_TTL_SECONDS": "86400",
+            "LOG_LEVEL": "INFO",
             **overrides,
         }
     )
-    return env
+
+
+def parley_environment(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
+    """Parley's settings for a benchmark run (see docs/performance.md, "Settings")."""
+    return server_environment(
+        database_url,
+        data_dir,
+        secret_key=BENCH_SECRET_KEY,
+        **{
+            "LOG_LEVEL": "WARNING",  # access lines cost CPU
+            # Tokens made during set-up must outlive every round (a socket closes at expiry).
+            "ACCESS_TOKEN_TTL_SECONDS": "86400",
+            **overrides,
+        },
+    )
 
 
 def free_port() -> int:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-from functools import lru_cache
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -166,8 +165,3 @@ def _load_or_create_key_file(path: Path) -> str:
     if len(key) < MIN_SECRET_KEY_LENGTH:
         raise ConfigurationError(f"{path} holds a key that is too short; delete it to regenerate")
     return key
-
-
-@lru_cache
-def get_settings() -> Settings:
-    return ensure_secret_key(Settings())

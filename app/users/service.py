@@ -1,7 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterable
-
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -39,14 +37,6 @@ async def list_users(session: AsyncSession, *, prefix: str, limit: int) -> list[
         .limit(limit)
     )
     return list(result.scalars())
-
-
-async def get_users(session: AsyncSession, user_ids: Iterable[int]) -> dict[int, User]:
-    ids = set(user_ids)
-    if not ids:
-        return {}
-    result = await session.execute(select(User).where(User.id.in_(ids)))
-    return {user.id: user for user in result.scalars()}
 
 
 async def update_display_name(session: AsyncSession, user: User, display_name: str) -> User:

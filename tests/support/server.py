@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,33 +11,21 @@ from pathlib import Path
 
 import httpx
 
+from bench import servers as bench_servers
+from bench.servers import clean_environment, free_port
+
 PARLEY = str(Path(sys.executable).with_name("parley"))
-# Settings that must come from the test, never from the developer's shell.
-SCRUBBED = (
-    "DATABASE_URL",
-    "SECRET_KEY",
-    "BROKER_URL",
-    "PARLEY_ENV",
-    "PARLEY_DATA_DIR",
-    "TEST_DATABASE_URL",
-    "ACCESS_TOKEN_TTL_SECONDS",
-    "REFRESH_TOKEN_TTL_SECONDS",
-)
-
-
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def clean_environment(**values: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in SCRUBBED}
-    env.update(values)
-    return env
+__all__ = [
+    "PARLEY",
+    "SECRET_KEY",
+    "LiveServer",
+    "ServerFactory",
+    "clean_environment",
+    "free_port",
+    "server_environment",
+]
 
 
 class LiveServer:
@@ -112,22 +98,8 @@ class LiveServer:
 
 
 def server_environment(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
-    return clean_environment(
-        **{
-            "PARLEY_ENV": "test",
-            "DATABASE_URL": database_url,
-            "PARLEY_DATA_DIR": str(data_dir),
-            "SECRET_KEY": SECRET_KEY,
-            "ARGON2_TIME_COST": "1",
-            "ARGON2_MEMORY_COST_KIB": "64",
-            "ARGON2_PARALLELISM": "1",
-            "LOGIN_ATTEMPTS_PER_MINUTE": "0",
-            "MESSAGES_PER_SECOND": "0",
-            "WS_FRAMES_PER_SECOND": "0",
-            "BROKER_URL": "memory://",
-            "LOG_LEVEL": "INFO",
-            **overrides,
-        }
+    return bench_servers.server_environment(
+        database_url, data_dir, secret_key=SECRET_KEY, **overrides
     )
 
 
