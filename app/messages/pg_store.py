@@ -26,6 +26,7 @@ from app.messages.sends import (
     Send,
     StoreConnectionLost,
     Stored,
+    StoreRefusedData,
     StoreUnavailable,
     message_json,
     refusal_for,
@@ -115,6 +116,11 @@ class PostgresStore:
             return await _store(driver, sends, look_up_repeats=look_up_repeats)
         except asyncpg.UniqueViolationError as exc:
             raise RepeatedClientId() from exc
+        except asyncpg.DataError as exc:
+            # A value PostgreSQL refuses (NUL, out of range, not UTF-8), whether asyncpg
+            # could not encode it or the server refused it: one send's fault, and the
+            # connection is still good.
+            raise StoreRefusedData(str(exc)) from exc
         except DISCONNECTS as exc:
             logger.warning("group commit: database connection lost (%s); reconnecting", exc)
             await self._discard()

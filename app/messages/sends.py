@@ -33,6 +33,21 @@ class StoreUnavailable(Exception):
     """The database could not take the batch; every send in it is refused, never acked."""
 
 
+class StoreRefusedData(Exception):
+    """The database refused a value in the batch (a NUL, a number out of its range): the
+    fault of one send, not the database's. The committer finds that send and refuses it
+    alone, so that nobody else's send fails with it."""
+
+
+class UnstorableSend(DomainError):
+    """A send the database refuses whatever we do: retrying it would never help, so it is
+    refused as invalid (never `unavailable`, which tells the client to retry)."""
+
+    status_code = 422
+    code = "invalid_frame"
+    default_detail = "The message holds something that cannot be stored; it was not sent."
+
+
 class StoreConnectionLost(StoreUnavailable):
     """The connection died under the batch: whether it was committed is unknown, but a fresh
     connection may take it. Sends with a client_id can be stored again safely (a repeat is
