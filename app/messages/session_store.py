@@ -66,6 +66,8 @@ class SessionStore:
             if isinstance(exc, DBAPIError):
                 raise StoreUnavailable(str(exc)) from exc
             raise
+        except DATA_ERRORS as exc:  # some drivers (aiosqlite) raise these unwrapped
+            raise StoreRefusedData(str(exc)) from exc
 
     async def close(self) -> None:
         return None
