@@ -30,6 +30,7 @@ from app.messages.sends import (
     StoreUnavailable,
     message_json,
     refusal_for,
+    refused_data_reason,
 )
 
 logger = logging.getLogger(__name__)
@@ -120,7 +121,7 @@ class PostgresStore:
             # A value PostgreSQL refuses (NUL, out of range, not UTF-8), whether asyncpg
             # could not encode it or the server refused it: one send's fault, and the
             # connection is still good.
-            raise StoreRefusedData(str(exc)) from exc
+            raise StoreRefusedData(refused_data_reason(exc)) from exc
         except DISCONNECTS as exc:
             logger.warning("group commit: database connection lost (%s); reconnecting", exc)
             await self._discard()

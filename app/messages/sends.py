@@ -7,6 +7,7 @@ assembled around it without validating or serializing the author again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -37,6 +38,13 @@ class StoreRefusedData(Exception):
     """The database refused a value in the batch (a NUL, a number out of its range): the
     fault of one send, not the database's. The committer finds that send and refuses it
     alone, so that nobody else's send fails with it."""
+
+
+def refused_data_reason(exc: BaseException) -> str:
+    """Why the database refused a value, for the log, without the values themselves: asyncpg
+    quotes the whole argument list (everyone's message bodies) in its error."""
+    reason = re.sub(r": \[.*\] \(", " (", str(exc), flags=re.DOTALL)
+    return f"{type(exc).__name__}: {reason[:200]}"
 
 
 class UnstorableSend(DomainError):

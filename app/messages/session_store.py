@@ -31,6 +31,7 @@ from app.messages.sends import (
     StoreUnavailable,
     message_json,
     refusal_for,
+    refused_data_reason,
 )
 from app.rooms.models import Membership, Room, Visibility
 
@@ -62,12 +63,12 @@ class SessionStore:
             raise RepeatedClientId() from exc
         except StatementError as exc:
             if _refused_data(exc):
-                raise StoreRefusedData(str(exc.orig)) from exc
+                raise StoreRefusedData(refused_data_reason(exc.orig)) from exc
             if isinstance(exc, DBAPIError):
                 raise StoreUnavailable(str(exc)) from exc
             raise
         except DATA_ERRORS as exc:  # some drivers (aiosqlite) raise these unwrapped
-            raise StoreRefusedData(str(exc)) from exc
+            raise StoreRefusedData(refused_data_reason(exc)) from exc
 
     async def close(self) -> None:
         return None
