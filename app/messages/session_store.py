@@ -63,7 +63,7 @@ class SessionStore:
             raise RepeatedClientId() from exc
         except StatementError as exc:
             if _refused_data(exc):
-                raise StoreRefusedData(refused_data_reason(exc.orig)) from exc
+                raise StoreRefusedData(refused_data_reason(exc.orig or exc)) from exc
             if isinstance(exc, DBAPIError):
                 raise StoreUnavailable(str(exc)) from exc
             raise
