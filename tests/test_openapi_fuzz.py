@@ -105,6 +105,10 @@ async def test_no_request_gets_a_server_error(
                 strategy = operation.as_strategy(generation_mode=mode, path_parameters=real)
                 cases += draw_cases(strategy, CASES_PER_OPERATION)
 
+    # Path ids and query strings are part of what is fuzzed, not only bodies.
+    assert sum(bool(case.path_parameters) for case in cases) > 100
+    assert sum(bool(case.query) for case in cases) > 50
+
     failures: list[str] = []
     statuses: set[int] = set()
     for case in cases:
