@@ -40,12 +40,10 @@ def refuse_unstorable(value: str) -> str:
 Storable = AfterValidator(refuse_unstorable)
 SafeText = Annotated[str, Storable]
 
-# Numbers as the columns hold them. `ge=1` for ids: the database never hands out 0 or less.
-DbId = Annotated[int, Field(ge=1, le=INT_MAX)]
-DbBigId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]
+# A `seq` in a body, as its BIGINT columns hold it.
 DbSeq = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
 
-# Path parameters, named after what they identify.
+# Path parameters, named after what they identify. `ge=1`: the database never hands out 0.
 RoomIdPath = Annotated[int, Path(ge=1, le=INT_MAX, description="A room's id.")]
 UserIdPath = Annotated[int, Path(ge=1, le=INT_MAX, description="A user's id.")]
 MessageIdPath = Annotated[int, Path(ge=1, le=BIGINT_MAX, description="A message's id.")]
