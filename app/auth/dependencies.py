@@ -6,15 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated
 
-from fastapi import Depends, Query, WebSocket, WebSocketException, status
-from fastapi.security import OAuth2PasswordBearer
+from fastapi import Depends, Form, Query, WebSocket, WebSocketException, status
+from fastapi.security import OAuth2PasswordBearer, OAuth2PasswordRequestForm
 
 from app.auth import service as auth_service
 from app.auth.exceptions import InvalidAccessToken
 from app.auth.service import AuthContext
+from app.core.validation import SafeText
 from app.dependencies import SessionDep, StateDep
 from app.users.models import User
-from app.users.schemas import UserRead
+from app.users.schemas import PASSWORD_MAX_LENGTH, USERNAME_MAX_LENGTH, UserRead
 
 # tokenUrl makes Swagger UI's Authorize button log in with the OAuth2 password form.
 oauth2_scheme = OAuth2PasswordBearer(tokenUrl="/auth/login", auto_error=False)
@@ -29,6 +30,40 @@ async def get_auth_context(
 
 
 CurrentAuth = Annotated[AuthContext, Depends(get_auth_context)]
+
+
+class LoginForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password form (what /docs' Authorize button posts), bounded at the edge.
+
+    A username or password longer than signup allows can never match, so it is refused at
+    once (422) instead of spending a hash on it: the hasher would choke on a huge password,
+    and the refusal depends only on the input, never on which accounts exist."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        username: Annotated[SafeText, Form(max_length=USERNAME_MAX_LENGTH)],
+        password: Annotated[
+            SafeText, Form(max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"})
+        ],
+        scope: Annotated[SafeText, Form(max_length=1024)] = "",
+        client_id: Annotated[SafeText | None, Form(max_length=256)] = None,
+        client_secret: Annotated[
+            SafeText | None, Form(max_length=256, json_schema_extra={"format": "password"})
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
+
+
+LoginFormDep = Annotated[LoginForm, Depends()]
 
 
 async def get_current_user(auth: CurrentAuth) -> User:

@@ -1,12 +1,9 @@
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
+from fastapi import APIRouter, Request, status
 
 from app.auth import service as auth_service
-from app.auth.dependencies import CurrentAuth
+from app.auth.dependencies import CurrentAuth, LoginFormDep
 from app.auth.exceptions import InvalidRefreshToken
 from app.auth.schemas import LogoutRequest, RefreshRequest, Tokens
 from app.core.errors import RateLimited
@@ -29,7 +26,7 @@ async def signup(data: UserCreate, session: SessionDep, state: StateDep) -> obje
     responses={401: {"description": "Incorrect username or password."}},
 )
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: LoginFormDep,
     request: Request,
     session: SessionDep,
     state: StateDep,

@@ -4,6 +4,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from app.core.validation import SafeText
+
 
 class Tokens(BaseModel):
     access_token: str
@@ -13,10 +15,10 @@ class Tokens(BaseModel):
 
 
 class RefreshRequest(BaseModel):
-    refresh_token: str = Field(min_length=1, max_length=512)
+    refresh_token: SafeText = Field(min_length=1, max_length=512)
 
 
 class LogoutRequest(BaseModel):
-    refresh_token: str | None = Field(
+    refresh_token: SafeText | None = Field(
         None, max_length=512, description="The session's refresh token; it stops working too."
     )

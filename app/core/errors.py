@@ -5,7 +5,11 @@ from __future__ import annotations
 from typing import ClassVar
 
 from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+
+from app.core.validation import scrub
 
 
 class DomainError(Exception):
@@ -68,5 +72,13 @@ async def _render_domain_error(_request: Request, exc: Exception) -> JSONRespons
     return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=exc.headers)
 
 
+async def _render_validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    """FastAPI's 422, except that the echoed input is made encodable first: a lone surrogate
+    (`"\\ud800"` in JSON) would otherwise turn the refusal itself into a 500."""
+    assert isinstance(exc, RequestValidationError)
+    return JSONResponse({"detail": scrub(jsonable_encoder(exc.errors()))}, status_code=422)
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _render_domain_error)
+    app.add_exception_handler(RequestValidationError, _render_validation_error)

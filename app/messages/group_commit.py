@@ -32,7 +32,9 @@ from app.messages.sends import (
     RepeatedClientId,
     StoreConnectionLost,
     Stored,
+    StoreRefusedData,
     StoreUnavailable,
+    UnstorableSend,
     unavailable,
 )
 from app.messages.session_store import SessionStore
@@ -178,6 +180,8 @@ class MessageCommitter:
                 if todo:
                     continue
                 break
+            except StoreRefusedData as exc:
+                stored = await self._isolate([batch[i] for i in todo], exc)
             except StoreUnavailable as exc:
                 logger.error("group commit: %d sends not stored: %s", len(todo), exc)
                 break
@@ -191,3 +195,14 @@ class MessageCommitter:
             retried = dict(zip(todo, stored, strict=True))
             return [retried[i] if i in retried else unavailable() for i in range(len(batch))]
         return [unavailable() for _ in batch]
+
+    async def _isolate(self, sends: Sequence[Submission], exc: StoreRefusedData) -> list[Outcome]:
+        """The database refused something in `sends`: store each half on its own, down to the
+        sends it refuses alone, which are refused as unstorable. Only this failure path pays
+        for it. The halves go in arrival order (the first half commits before the second),
+        so within a room `seq` still follows arrival order."""
+        if len(sends) == 1:
+            logger.warning("group commit: a send the database refuses was refused: %s", exc)
+            return [UnstorableSend()]
+        middle = len(sends) // 2
+        return [*await self._commit(sends[:middle]), *await self._commit(sends[middle:])]

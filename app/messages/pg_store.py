@@ -26,9 +26,11 @@ from app.messages.sends import (
     RepeatedClientId,
     StoreConnectionLost,
     Stored,
+    StoreRefusedData,
     StoreUnavailable,
     originals,
     refusal_for,
+    refused_data_reason,
     repeat_keys,
 )
 
@@ -116,6 +118,11 @@ class PostgresStore:
             return await _store(driver, sends, look_up_repeats=look_up_repeats)
         except asyncpg.UniqueViolationError as exc:
             raise RepeatedClientId() from exc
+        except asyncpg.DataError as exc:
+            # A value PostgreSQL refuses (NUL, out of range, not UTF-8), whether asyncpg
+            # could not encode it or the server refused it: one send's fault, and the
+            # connection is still good.
+            raise StoreRefusedData(refused_data_reason(exc)) from exc
         except DISCONNECTS as exc:
             logger.warning("group commit: database connection lost (%s); reconnecting", exc)
             await self._discard()

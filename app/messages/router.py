@@ -6,6 +6,7 @@ from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser, ReleasedAuth
 from app.core.errors import RateLimited
+from app.core.validation import BIGINT_MAX, MessageIdPath, RoomIdPath, SafeText
 from app.dependencies import SessionDep, StateDep
 from app.messages import search as search_service
 from app.messages import service as message_service
@@ -24,11 +25,15 @@ router = APIRouter(prefix="/rooms/{room_id}/messages", tags=["messages"])
 
 @router.get("", response_model=MessagesPage, responses=NOT_VISIBLE)
 async def list_messages(
-    room_id: int,
+    room_id: RoomIdPath,
     user: CurrentUser,
     session: SessionDep,
-    before_seq: Annotated[int | None, Query(ge=0, description="Older than this seq.")] = None,
-    after_seq: Annotated[int | None, Query(ge=0, description="Newer than this seq.")] = None,
+    before_seq: Annotated[
+        int | None, Query(ge=0, le=BIGINT_MAX, description="Older than this seq.")
+    ] = None,
+    after_seq: Annotated[
+        int | None, Query(ge=0, le=BIGINT_MAX, description="Newer than this seq.")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=message_service.MAX_PAGE)] = message_service.DEFAULT_PAGE,
 ) -> MessagesPage:
     """History in ascending `seq`. By default the newest `limit`; `before_seq` pages back,
@@ -50,7 +55,7 @@ async def list_messages(
     },
 )
 async def send_message(
-    room_id: int, data: MessageCreate, auth: ReleasedAuth, state: StateDep
+    room_id: RoomIdPath, data: MessageCreate, auth: ReleasedAuth, state: StateDep
 ) -> Response:
     """Store a message and broadcast it to the room's subscribers, exactly like a WebSocket
     `send`. The same `client_id` again returns the original (200) and broadcasts nothing."""
@@ -73,11 +78,11 @@ async def send_message(
 
 @router.get("/search", response_model=SearchResults, responses=NOT_VISIBLE)
 async def search_messages(
-    room_id: int,
+    room_id: RoomIdPath,
     user: CurrentUser,
     session: SessionDep,
     q: Annotated[
-        str, Query(min_length=1, max_length=200, description='Words, "phrases", OR, -word')
+        SafeText, Query(min_length=1, max_length=200, description='Words, "phrases", OR, -word')
     ],
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> SearchResults:
@@ -89,7 +94,11 @@ async def search_messages(
 
 @router.patch("/{message_id}", response_model=MessageRead, responses=NOT_VISIBLE)
 async def edit_message(
-    room_id: int, message_id: int, data: MessageUpdate, user: CurrentUser, session: SessionDep
+    room_id: RoomIdPath,
+    message_id: MessageIdPath,
+    data: MessageUpdate,
+    user: CurrentUser,
+    session: SessionDep,
 ) -> MessageRead:
     """Change your own message's body; subscribers get `message.updated`."""
     return await message_service.edit_message(session, user, room_id, message_id, data.body)
@@ -97,7 +106,7 @@ async def edit_message(
 
 @router.delete("/{message_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE)
 async def delete_message(
-    room_id: int, message_id: int, user: CurrentUser, session: SessionDep
+    room_id: RoomIdPath, message_id: MessageIdPath, user: CurrentUser, session: SessionDep
 ) -> None:
     """Delete a message (its author, an admin or the owner): the body is emptied, `deleted`
     is set and the seq stays; subscribers get `message.deleted`."""

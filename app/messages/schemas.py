@@ -5,15 +5,18 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from app.core.validation import Storable
 from app.users.schemas import UserRead
 
 MAX_BODY_LENGTH = 4000
 
 # Trimmed, then 1-4000 characters. Stored and returned as plain text, never as HTML.
 MessageBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_LENGTH)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_LENGTH),
+    Storable,
 ]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128)]
+ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
 
 
 class MessageRead(BaseModel):

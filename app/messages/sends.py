@@ -7,6 +7,7 @@ assembled around it without validating or serializing the author again.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -31,6 +32,28 @@ class RepeatedClientId(Exception):
 
 class StoreUnavailable(Exception):
     """The database could not take the batch; every send in it is refused, never acked."""
+
+
+class StoreRefusedData(Exception):
+    """The database refused a value in the batch (a NUL, a number out of its range): the
+    fault of one send, not the database's. The committer finds that send and refuses it
+    alone, so that nobody else's send fails with it."""
+
+
+def refused_data_reason(exc: BaseException) -> str:
+    """Why the database refused a value, for the log, without the values themselves: asyncpg
+    quotes the whole argument list (everyone's message bodies) in its error."""
+    reason = re.sub(r": \[.*\] \(", " (", str(exc), flags=re.DOTALL)
+    return f"{type(exc).__name__}: {reason[:200]}"
+
+
+class UnstorableSend(DomainError):
+    """A send the database refuses whatever we do: retrying it would never help, so it is
+    refused as invalid (never `unavailable`, which tells the client to retry)."""
+
+    status_code = 422
+    code = "invalid_frame"
+    default_detail = "The message holds something that cannot be stored; it was not sent."
 
 
 class StoreConnectionLost(StoreUnavailable):

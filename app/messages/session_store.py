@@ -9,11 +9,13 @@ not looked up in advance: the unique constraint catches them (RepeatedClientId).
 
 from __future__ import annotations
 
+import sqlite3
 from collections import defaultdict
 from collections.abc import Sequence
 
+import asyncpg
 from sqlalchemy import Table, insert, select, tuple_, update
-from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.database import utcnow
@@ -25,14 +27,29 @@ from app.messages.sends import (
     Outcome,
     RepeatedClientId,
     Stored,
+    StoreRefusedData,
     StoreUnavailable,
     originals,
     refusal_for,
+    refused_data_reason,
     repeat_keys,
 )
 from app.rooms.models import Membership, Room, Visibility
 
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+
+# What a driver raises for a value it or the database refuses (NUL on PostgreSQL, a number
+# out of range, a string that is not UTF-8), found in the cause chain SQLAlchemy wraps.
+DATA_ERRORS = (asyncpg.DataError, sqlite3.DataError, OverflowError, UnicodeEncodeError)
+
+
+def _refused_data(exc: BaseException) -> bool:
+    cause: BaseException | None = exc
+    while cause is not None:
+        if isinstance(cause, DATA_ERRORS):
+            return True
+        cause = cause.__cause__
+    return False
 
 
 class SessionStore:
@@ -45,8 +62,14 @@ class SessionStore:
                 return await _store(session, sends, look_up_repeats=look_up_repeats)
         except IntegrityError as exc:
             raise RepeatedClientId() from exc
-        except DBAPIError as exc:
-            raise StoreUnavailable(str(exc)) from exc
+        except StatementError as exc:
+            if _refused_data(exc):
+                raise StoreRefusedData(refused_data_reason(exc.orig or exc)) from exc
+            if isinstance(exc, DBAPIError):
+                raise StoreUnavailable(str(exc)) from exc
+            raise
+        except DATA_ERRORS as exc:  # some drivers (aiosqlite) raise these unwrapped
+            raise StoreRefusedData(refused_data_reason(exc)) from exc
 
     async def close(self) -> None:
         return None

@@ -11,12 +11,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
+from app.core.validation import BIGINT_MAX, INT_MAX, SafeText
 from app.messages.schemas import ClientId, MessageBody
 
 MAX_FRAME_BYTES = 64 * 1024
 
-RoomId = Annotated[StrictInt, Field(ge=1)]
-Seq = Annotated[StrictInt, Field(ge=0)]
+# Bounded like the columns they are looked up in (app/core/validation.py).
+RoomId = Annotated[StrictInt, Field(ge=1, le=INT_MAX)]
+Seq = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
 Ref = str | int | None
 
 
@@ -65,7 +67,7 @@ class Read(Frame):
 
 class Auth(Frame):
     type: Literal["auth"]
-    token: Annotated[str, Field(min_length=1, max_length=4096)]
+    token: Annotated[SafeText, Field(min_length=1, max_length=4096)]
 
 
 class Ping(Frame):

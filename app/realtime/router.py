@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, WebSocket
 
 from app.auth.dependencies import WebSocketAuth
+from app.core.validation import BIGINT_MAX, RoomIdPath
 from app.realtime.dependencies import SocketServicesDep
 from app.realtime.handler import run_connection
 
@@ -23,10 +24,10 @@ async def websocket_endpoint(
 @router.websocket("/rooms/{room_id}/ws")
 async def room_websocket_endpoint(
     websocket: WebSocket,
-    room_id: int,
+    room_id: RoomIdPath,
     caller: WebSocketAuth,
     services: SocketServicesDep,
-    since_seq: Annotated[int | None, Query(ge=0)] = None,
+    since_seq: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
 ) -> None:
     """The same endpoint, subscribed to `room_id` at connect (resuming after `since_seq`)."""
     await run_connection(websocket, services, caller, room_id=room_id, since_seq=since_seq)

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
+from app.core.validation import RoomIdPath, SafeText, UserIdPath
 from app.dependencies import SessionDep
 from app.rooms import membership as membership_service
 from app.rooms import service as room_service
@@ -35,7 +36,7 @@ async def list_rooms(
     user: CurrentUser,
     session: SessionDep,
     name: Annotated[
-        str | None, Query(max_length=64, description="Only this room (any case).")
+        SafeText | None, Query(max_length=64, description="Only this room (any case).")
     ] = None,
 ) -> RoomsPage:
     """Public rooms and your private ones, with your role and unread count in each."""
@@ -43,26 +44,26 @@ async def list_rooms(
 
 
 @router.get("/{room_id}", response_model=RoomForCaller, responses=NOT_VISIBLE)
-async def read_room(room_id: int, user: CurrentUser, session: SessionDep) -> RoomForCaller:
+async def read_room(room_id: RoomIdPath, user: CurrentUser, session: SessionDep) -> RoomForCaller:
     return await room_service.read_room(session, user, room_id)
 
 
 @router.patch("/{room_id}", response_model=RoomForCaller, responses=NOT_VISIBLE)
 async def update_room(
-    room_id: int, data: RoomUpdate, user: CurrentUser, session: SessionDep
+    room_id: RoomIdPath, data: RoomUpdate, user: CurrentUser, session: SessionDep
 ) -> RoomForCaller:
     """Rename, change the topic or the visibility (owner and admins)."""
     return await room_service.update_room(session, user, room_id, data)
 
 
 @router.delete("/{room_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE)
-async def delete_room(room_id: int, user: CurrentUser, session: SessionDep) -> None:
+async def delete_room(room_id: RoomIdPath, user: CurrentUser, session: SessionDep) -> None:
     """Delete the room and its history (owner). Subscribers get `room.deleted`."""
     await room_service.delete_room(session, user, room_id)
 
 
 @router.get("/{room_id}/members", response_model=MembersPage, responses=NOT_VISIBLE)
-async def list_members(room_id: int, user: CurrentUser, session: SessionDep) -> MembersPage:
+async def list_members(room_id: RoomIdPath, user: CurrentUser, session: SessionDep) -> MembersPage:
     """The room's members, owner first (members only)."""
     return MembersPage(members=await membership_service.list_members(session, user, room_id))
 
@@ -73,8 +74,8 @@ async def list_members(room_id: int, user: CurrentUser, session: SessionDep) -> 
     responses={201: {"model": MemberRead, "description": "Joined or added."}, **NOT_VISIBLE},
 )
 async def put_member(
-    room_id: int,
-    user_id: int,
+    room_id: RoomIdPath,
+    user_id: UserIdPath,
     user: CurrentUser,
     session: SessionDep,
     response: Response,
@@ -92,14 +93,16 @@ async def put_member(
 @router.delete(
     "/{room_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE
 )
-async def remove_member(room_id: int, user_id: int, user: CurrentUser, session: SessionDep) -> None:
+async def remove_member(
+    room_id: RoomIdPath, user_id: UserIdPath, user: CurrentUser, session: SessionDep
+) -> None:
     """Leave (your own id) or remove someone below your role. The owner cannot leave."""
     await membership_service.remove_member(session, user, room_id, user_id)
 
 
 @router.put("/{room_id}/read", response_model=ReadMarkerRead, responses=NOT_VISIBLE)
 async def mark_read(
-    room_id: int, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
+    room_id: RoomIdPath, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
 ) -> ReadMarkerRead:
     """Move your read marker forward (it never moves back); the source of `unread_count`."""
     seq, unread = await membership_service.mark_read(session, user.id, room_id, data.seq)

@@ -5,14 +5,16 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.core.validation import DbSeq, Storable
 from app.rooms.models import Role, Visibility
 from app.users.schemas import UserRead
 
 RoomName = Annotated[
     str,
     StringConstraints(strip_whitespace=True, min_length=1, max_length=64, pattern=r"^[\w.-]+$"),
+    Storable,
 ]
-Topic = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500)]
+Topic = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500), Storable]
 
 
 class RoomCreate(BaseModel):
@@ -73,7 +75,7 @@ class MembershipUpdate(BaseModel):
 
 
 class ReadMarkerUpdate(BaseModel):
-    seq: int = Field(ge=0, description="The highest seq you have read.")
+    seq: DbSeq = Field(description="The highest seq you have read.")
 
 
 class ReadMarkerRead(BaseModel):

@@ -5,6 +5,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
+from app.core.validation import SafeText, UserIdPath
 from app.dependencies import SessionDep
 from app.users import service as user_service
 from app.users.schemas import UserRead, UsersPage, UserUpdate
@@ -28,7 +29,7 @@ async def update_me(data: UserUpdate, user: CurrentUser, session: SessionDep) ->
 async def find_users(
     _user: CurrentUser,
     session: SessionDep,
-    prefix: Annotated[str, Query(min_length=1, max_length=32)],
+    prefix: Annotated[SafeText, Query(min_length=1, max_length=32)],
     limit: Annotated[int, Query(ge=1, le=50)] = 20,
 ) -> UsersPage:
     """Users whose username starts with `prefix`, for inviting people to private rooms."""
@@ -37,5 +38,5 @@ async def find_users(
 
 
 @router.get("/{user_id}", response_model=UserRead)
-async def read_user(user_id: int, _user: CurrentUser, session: SessionDep) -> object:
+async def read_user(user_id: UserIdPath, _user: CurrentUser, session: SessionDep) -> object:
     return await user_service.get_user(session, user_id)

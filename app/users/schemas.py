@@ -5,11 +5,17 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
+from app.core.validation import SafeText, Storable
+
+USERNAME_MAX_LENGTH = 32
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 
-Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN)]
-Password = Annotated[str, Field(min_length=8, max_length=128)]
-DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
+Username = Annotated[str, StringConstraints(pattern=USERNAME_PATTERN), Storable]
+PASSWORD_MAX_LENGTH = 128
+Password = Annotated[SafeText, Field(min_length=8, max_length=PASSWORD_MAX_LENGTH)]
+DisplayName = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64), Storable
+]
 
 
 class UserRead(BaseModel):

@@ -15,7 +15,9 @@ from app.messages.sends import (
     RepeatedClientId,
     StoreConnectionLost,
     Stored,
+    StoreRefusedData,
     StoreUnavailable,
+    UnstorableSend,
 )
 
 
@@ -92,3 +94,94 @@ async def test_a_repeated_client_id_is_stored_again_with_the_originals_looked_up
     outcomes = await commit(store, [("a", "c-a"), ("b", None)])
     assert store.calls == [(["a", "b"], False), (["a", "b"], True)]
     assert all(isinstance(o, Stored) for o in outcomes)
+
+
+class PoisonStore:
+    """Refuses any batch that holds a send with a NUL, as PostgreSQL does; otherwise stores
+    the batch, numbering each room's messages in call order (like the real stores)."""
+
+    def __init__(self, failures: dict[int, Exception] | None = None) -> None:
+        self.failures = failures or {}  # call number -> what that call raises instead
+        self.calls: list[list[str]] = []
+        self.last_seq: dict[int, int] = {}
+
+    async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
+        self.calls.append([s.body for s in sends])
+        if len(self.calls) in self.failures:
+            raise self.failures[len(self.calls)]
+        if any("\x00" in send.body for send in sends):
+            raise StoreRefusedData('invalid byte sequence for encoding "UTF8": 0x00')
+        outcomes: list[Outcome] = []
+        for send in sends:
+            seq = self.last_seq[send.room_id] = self.last_seq.get(send.room_id, 0) + 1
+            outcomes.append(Stored(len(self.calls) * 1000 + seq, send.room_id, seq, "{}", True))
+        return outcomes
+
+    async def close(self) -> None:
+        return None
+
+
+async def commit_in_rooms(store: PoisonStore, sends: list[tuple[int, str]]) -> list[Outcome]:
+    async def discard(_events: object) -> None:
+        return None
+
+    committer = MessageCommitter(store, committed=discard)
+    batch = [
+        Submission(room, 7, "{}", body, f"c-{n}", Ignored()) for n, (room, body) in enumerate(sends)
+    ]
+    return await committer._commit(batch)
+
+
+def seqs_by_room(sends: list[tuple[int, str]], outcomes: list[Outcome]) -> dict[int, list[str]]:
+    """Each room's stored bodies, in seq order."""
+    stored = sorted(
+        (
+            (o.room_id, o.seq, body)
+            for (_, body), o in zip(sends, outcomes, strict=True)
+            if isinstance(o, Stored)
+        ),
+    )
+    rooms: dict[int, list[str]] = {}
+    for room, _seq, body in stored:
+        rooms.setdefault(room, []).append(body)
+    return rooms
+
+
+async def test_a_send_the_database_refuses_is_refused_alone() -> None:
+    # Offender and innocents interleaved, in two rooms, in one batch.
+    sends = [(1, "a1"), (2, "b1"), (1, "bad\x00"), (2, "b2"), (1, "a2"), (2, "b3"), (1, "a3")]
+    store = PoisonStore()
+    outcomes = await commit_in_rooms(store, sends)
+    refused = outcomes[2]
+    assert isinstance(refused, UnstorableSend)
+    assert (refused.code, refused.status_code) == ("invalid_frame", 422)  # not "retry"
+    assert all(isinstance(o, Stored) for i, o in enumerate(outcomes) if i != 2)
+    # Each room's seqs still follow arrival order.
+    assert seqs_by_room(sends, outcomes) == {1: ["a1", "a2", "a3"], 2: ["b1", "b2", "b3"]}
+
+
+async def test_several_culprits_are_each_refused_and_everyone_else_stored() -> None:
+    sends = [(n % 3, f"m{n}" + ("\x00" if n in (0, 5, 6, 13) else "")) for n in range(16)]
+    outcomes = await commit_in_rooms(PoisonStore(), sends)
+    for n, outcome in enumerate(outcomes):
+        expected = UnstorableSend if n in (0, 5, 6, 13) else Stored
+        assert isinstance(outcome, expected), (n, outcome)
+    rooms = seqs_by_room(sends, outcomes)
+    for room, bodies in rooms.items():
+        assert bodies == [b for r, b in sends if r == room and "\x00" not in b]
+
+
+async def test_a_clean_batch_is_stored_in_one_call() -> None:
+    store = PoisonStore()
+    outcomes = await commit_in_rooms(store, [(1, "a"), (2, "b"), (1, "c")])
+    assert store.calls == [["a", "b", "c"]]
+    assert all(isinstance(o, Stored) for o in outcomes)
+
+
+async def test_an_outage_while_isolating_refuses_the_rest_as_unavailable() -> None:
+    # The first call finds the poison; the half holding it then meets an outage.
+    store = PoisonStore({2: StoreUnavailable("database is down")})
+    sends = [(1, "x\x00"), (1, "a"), (2, "b"), (2, "c")]
+    outcomes = await commit_in_rooms(store, sends)
+    assert all(isinstance(o, Unavailable) for o in outcomes[:2])
+    assert all(isinstance(o, Stored) for o in outcomes[2:])
