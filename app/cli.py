@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,19 +51,45 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not args.no_migrate:
         migrate(settings)
-    uvicorn.run(
-        "app.main:app",
-        host=args.host,
-        port=args.port,
-        workers=args.workers if not args.reload else None,
-        reload=args.reload,
-        log_config=uvicorn_log_config(settings.log_level),
-        ws_max_size=MAX_FRAME_BYTES,
-        ws_per_message_deflate=settings.ws_compression,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-    )
+    workers = args.workers if not args.reload else None
+    temporary_metrics_dir = _prepare_metrics_dir(workers or 1)
+    try:
+        uvicorn.run(
+            "app.main:app",
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            reload=args.reload,
+            log_config=uvicorn_log_config(settings.log_level),
+            ws_max_size=MAX_FRAME_BYTES,
+            ws_per_message_deflate=settings.ws_compression,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if temporary_metrics_dir is not None:
+            shutil.rmtree(temporary_metrics_dir, ignore_errors=True)
     return 0
+
+
+def _prepare_metrics_dir(workers: int) -> Path | None:
+    """Set up prometheus-client's multiprocess mode when several workers must report one
+    view: PROMETHEUS_MULTIPROC_DIR names an empty directory before any worker starts (and
+    so before any of them imports prometheus_client). A directory given by the operator is
+    emptied of old values; otherwise a private one is made, and the caller removes it.
+    Returns the directory to remove afterwards, if any."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        directory, temporary = Path(given), None
+    elif workers > 1:
+        directory = temporary = Path(tempfile.mkdtemp(prefix="parley-metrics-"))
+    else:
+        return None  # one process: its own registry is the whole view
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.glob("*.db"):  # only what prometheus-client writes
+        stale.unlink(missing_ok=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
+    return temporary
 
 
 def _migrate(args: argparse.Namespace) -> int:

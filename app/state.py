@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.database import Database, transaction
 from app.core.ratelimit import KeyedLimiter
@@ -67,6 +68,7 @@ class AppState:
 
     async def start(self) -> None:
         await self.broker.start()
+        metrics.BROKER_CONNECTED.set(1 if self.broker.healthy else 0)
         await self.presence.start()
         self.committer.start()
 

@@ -17,6 +17,7 @@ from contextlib import AbstractAsyncContextManager
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.core import metrics
 from app.core.errors import DomainError, Unavailable
 from app.messages import service as message_service
 from app.realtime import events, frames
@@ -92,6 +93,11 @@ class Subscriptions:
             if index % REPLAY_CHUNK == 0:
                 await connection.drained()
         complete = since_seq is None or snapshot - since_seq <= self._replay_limit
+        if since_seq is not None:
+            metrics.REPLAYS.inc()
+            metrics.REPLAYED_MESSAGES.inc(len(replay))
+            if not complete:
+                metrics.INCOMPLETE_REPLAYS.inc()
         self.hub.go_live(
             connection,
             room_id,
