@@ -74,6 +74,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
         app.state.parley = state
         await state.start()
         logger.info("Parley started (%s, broker %s)", state.database.dialect, resolved.broker_url)
+        metrics.forget_dead_processes()
         flusher = asyncio.create_task(metrics.flush_periodically(), name="parley-metrics")
         try:
             yield

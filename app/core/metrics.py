@@ -18,6 +18,7 @@ import asyncio
 import bisect
 import os
 from collections.abc import Iterable
+from pathlib import Path
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -205,6 +206,28 @@ async def flush_periodically(interval: float = FLUSH_INTERVAL_SECONDS) -> None:
     while True:
         await asyncio.sleep(interval)
         flush()
+
+
+def forget_dead_processes() -> None:
+    """At a worker's start: drop the live gauges of workers that died without cleaning up
+    (killed, then replaced by uvicorn), or their connections would be counted forever."""
+    directory = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not MULTIPROCESS or not directory:
+        return
+    pids = {path.stem.rsplit("_", 1)[-1] for path in Path(directory).glob("gauge_live*_*.db")}
+    for pid in pids:
+        if pid.isdigit() and not _alive(int(pid)):
+            multiprocess.mark_process_dead(int(pid))
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process: not ours to judge
+    return True
 
 
 def process_exit() -> None:

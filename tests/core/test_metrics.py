@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import random
+import subprocess
+import sys
+from pathlib import Path
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
@@ -41,3 +45,22 @@ def test_a_tally_reaches_its_counter_when_flushed() -> None:
     tally.flush()
     tally.flush()
     assert counter._value.get() == 4
+
+
+def test_a_dead_workers_live_gauges_are_forgotten(tmp_path: Path) -> None:
+    """A worker killed without cleaning up must not count its connections forever."""
+    script = """
+import os, sys
+from app.core import metrics
+metrics.WS_CONNECTIONS.inc(int(sys.argv[1]))
+if sys.argv[1] == "7":
+    os._exit(0)  # killed: no clean-up
+metrics.forget_dead_processes()
+sys.stdout.write(metrics.render().decode())
+"""
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(tmp_path)}
+    subprocess.run([sys.executable, "-c", script, "7"], env=env, check=True)
+    survivor = subprocess.run(
+        [sys.executable, "-c", script, "2"], env=env, check=True, capture_output=True, text=True
+    )
+    assert Scrape(survivor.stdout).value("parley_websocket_connections") == 2
