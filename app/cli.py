@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
 import os
 import shutil
@@ -51,45 +52,40 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not args.no_migrate:
         migrate(settings)
-    workers = args.workers if not args.reload else None
-    temporary_metrics_dir = _prepare_metrics_dir(workers or 1)
-    try:
-        uvicorn.run(
-            "app.main:app",
-            host=args.host,
-            port=args.port,
-            workers=workers,
-            reload=args.reload,
-            log_config=uvicorn_log_config(settings.log_level),
-            ws_max_size=MAX_FRAME_BYTES,
-            ws_per_message_deflate=settings.ws_compression,
-            proxy_headers=True,
-            timeout_graceful_shutdown=10,
-        )
-    finally:
-        if temporary_metrics_dir is not None:
-            shutil.rmtree(temporary_metrics_dir, ignore_errors=True)
+    _prepare_metrics_dir(args.workers if not args.reload else 1)
+    uvicorn.run(
+        "app.main:app",
+        host=args.host,
+        port=args.port,
+        workers=args.workers if not args.reload else None,
+        reload=args.reload,
+        log_config=uvicorn_log_config(settings.log_level),
+        ws_max_size=MAX_FRAME_BYTES,
+        ws_per_message_deflate=settings.ws_compression,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
     return 0
 
 
-def _prepare_metrics_dir(workers: int) -> Path | None:
+def _prepare_metrics_dir(workers: int) -> None:
     """Set up prometheus-client's multiprocess mode when several workers must report one
     view: PROMETHEUS_MULTIPROC_DIR names an empty directory before any worker starts (and
     so before any of them imports prometheus_client). A directory given by the operator is
-    emptied of old values; otherwise a private one is made, and the caller removes it.
-    Returns the directory to remove afterwards, if any."""
+    emptied of old values; otherwise a private one is made, and removed when we exit
+    (workers are spawned afresh, so only this process runs the clean-up)."""
     given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if given:
-        directory, temporary = Path(given), None
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # only what prometheus-client writes
+            stale.unlink(missing_ok=True)
     elif workers > 1:
-        directory = temporary = Path(tempfile.mkdtemp(prefix="parley-metrics-"))
+        directory = Path(tempfile.mkdtemp(prefix="parley-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
     else:
-        return None  # one process: its own registry is the whole view
-    directory.mkdir(parents=True, exist_ok=True)
-    for stale in directory.glob("*.db"):  # only what prometheus-client writes
-        stale.unlink(missing_ok=True)
+        return  # one process: its own registry is the whole view
     os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
-    return temporary
 
 
 def _migrate(args: argparse.Namespace) -> int:
