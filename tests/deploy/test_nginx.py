@@ -137,6 +137,10 @@ def behind_nginx(
         yield proxy, servers
     finally:
         proxy.stop()
+        # Shown by pytest only if the test failed.
+        print(f"--- nginx error log ---\n{proxy.logs()[-4000:]}")  # noqa: T201
+        for server in servers:
+            print(f"--- server {server.port} ---\n{server.logs()[-4000:]}")  # noqa: T201
 
 
 async def holding_the_connection(servers: list[LiveServer]) -> LiveServer:
@@ -150,9 +154,9 @@ async def holding_the_connection(servers: list[LiveServer]) -> LiveServer:
 
 async def seqs_of(client: WsClient, count: int) -> list[int]:
     seqs: list[int] = []
-    async with asyncio.timeout(20):
+    async with asyncio.timeout(30):
         while len(seqs) < count:
-            frame = await client.recv(timeout=20)
+            frame = await client.recv(timeout=30)
             if frame["type"] == "message":
                 seqs.append(frame["message"]["seq"])
     return seqs
@@ -196,7 +200,7 @@ async def test_parley_behind_nginx(behind_nginx: tuple[Nginx, list[LiveServer]])
             # Its process stops (gracefully): the client is told to reconnect...
             holder = await holding_the_connection(servers)
             await asyncio.to_thread(holder.stop)  # meanwhile the client answers its close
-            assert await client.closed() == 1012
+            assert await client.closed(timeout=30) == 1012
         finally:
             await client.close()
         await post(6, 5)  # nginx sends these to the process that is left
