@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import logging
+import os
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -48,6 +52,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not args.no_migrate:
         migrate(settings)
+    _prepare_metrics_dir(args.workers if not args.reload else 1)
     uvicorn.run(
         "app.main:app",
         host=args.host,
@@ -61,6 +66,26 @@ def _serve(args: argparse.Namespace) -> int:
         timeout_graceful_shutdown=10,
     )
     return 0
+
+
+def _prepare_metrics_dir(workers: int) -> None:
+    """Set up prometheus-client's multiprocess mode when several workers must report one
+    view: PROMETHEUS_MULTIPROC_DIR names an empty directory before any worker starts (and
+    so before any of them imports prometheus_client). A directory given by the operator is
+    emptied of old values; otherwise a private one is made, and removed when we exit
+    (workers are spawned afresh, so only this process runs the clean-up)."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if given:
+        directory = Path(given)
+        directory.mkdir(parents=True, exist_ok=True)
+        for stale in directory.glob("*.db"):  # only what prometheus-client writes
+            stale.unlink(missing_ok=True)
+    elif workers > 1:
+        directory = Path(tempfile.mkdtemp(prefix="parley-metrics-"))
+        atexit.register(shutil.rmtree, directory, ignore_errors=True)
+    else:
+        return  # one process: its own registry is the whole view
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(directory)
 
 
 def _migrate(args: argparse.Namespace) -> int:

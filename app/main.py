@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -11,9 +13,11 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
 from app.auth.router import router as auth_router
+from app.core import metrics
 from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database, Transaction, transaction
 from app.core.errors import install_error_handlers
+from app.core.http_metrics import HttpMetrics
 from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
@@ -109,12 +113,18 @@ def create_app(
         app.state.subscriptions = subscriptions
         await state.start()
         logger.info("Parley started (%s, broker %s)", state.database.dialect, resolved.broker_url)
+        metrics.forget_dead_processes()
+        flusher = asyncio.create_task(metrics.flush_periodically(), name="parley-metrics")
         try:
             yield
         finally:
             await state.stop()
             if database is None:
                 await state.database.dispose()
+            flusher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await flusher
+            metrics.process_exit()
 
     app = FastAPI(
         title="Parley",
@@ -132,6 +142,7 @@ def create_app(
             allow_headers=["*"],
         )
     app.add_middleware(KeepServerSend)
+    app.add_middleware(HttpMetrics)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -10,6 +10,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from app.core import metrics
 from app.core.config import Settings
 from app.core.database import Database, Transaction
 from app.core.ratelimit import KeyedLimiter
@@ -40,6 +41,7 @@ class AppState:
 
     async def start(self) -> None:
         await self.broker.start()
+        metrics.BROKER_CONNECTED.set(1 if self.broker.healthy else 0)
         await self.presence.start()
         self.committer.start()
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from app import cli
 from tests.support.server import PARLEY, LiveServer, clean_environment
 
 pytestmark = pytest.mark.live
@@ -67,3 +69,26 @@ def test_migrate_creates_the_schema(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     tables = {row[0] for row in sqlite3.connect(database).execute("SELECT name FROM sqlite_master")}
     assert {"users", "auth_sessions", "refresh_tokens", "alembic_version"} <= tables
+
+
+def test_serve_prepares_one_metrics_directory_for_its_workers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    cli._prepare_metrics_dir(1)
+    assert "PROMETHEUS_MULTIPROC_DIR" not in os.environ  # one process: its own registry
+
+    cli._prepare_metrics_dir(2)
+    private = Path(os.environ["PROMETHEUS_MULTIPROC_DIR"])
+    assert private.is_dir()
+    assert not list(private.iterdir())
+    private.rmdir()
+
+    given = tmp_path / "prometheus"
+    given.mkdir()
+    (given / "counter_123.db").write_bytes(b"old values")
+    (given / "notes.txt").write_text("not ours")
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(given))
+    cli._prepare_metrics_dir(4)
+    assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
+    assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(given)

@@ -67,6 +67,11 @@ class Settings(BaseSettings):
     commit_queue_size: int = Field(20000, ge=1)
     presence_ttl_seconds: int = Field(30, ge=3)
 
+    # GET /metrics (Prometheus). Off: 404. With a token, scrapers must send
+    # `Authorization: Bearer <token>`; empty leaves it open (keep it off the public network).
+    metrics_enabled: bool = True
+    metrics_token: SecretStr | None = None
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:

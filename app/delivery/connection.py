@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from app.core import metrics
 from app.delivery.asgi import SERVER_SEND
 
 logger = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class Connection:
             return
         if len(self._queue) >= self._limit:
             logger.info("connection %s of user %s is too slow: closing 1013", self.id, self.user_id)
+            metrics.SLOW_CONSUMER_CLOSES.inc()
             self.close(TOO_SLOW, "too slow to keep up; reconnect and resume with since_seq")
             return
         self._queue.append(message)
@@ -175,6 +177,7 @@ class Connection:
                 batch, self._queue = self._queue, []
                 if self._drain_waiter is not None:
                     self._wake_drainer()
+                metrics.FRAMES.add(len(batch))  # per batch: an int addition, not per frame
                 for message in batch:
                     await send(message)
         except (OSError, RuntimeError, WebSocketDisconnect):

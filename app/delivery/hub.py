@@ -15,6 +15,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
+from app.core import metrics
 from app.delivery.broker import Broker
 from app.delivery.connection import TOKEN_EXPIRED, Connection
 from app.delivery.events import Event, Kind, room_channel
@@ -102,6 +103,7 @@ class Hub:
             feed.ready = asyncio.get_running_loop().create_future()
             self._spawn(self._subscribe_channel(feed))
         feed.pending[connection] = []
+        metrics.SUBSCRIPTIONS.inc()
         connection.rooms.add(room_id)
         assert feed.ready is not None
         try:
@@ -138,8 +140,11 @@ class Hub:
         feed = self._feeds.get(room_id)
         if feed is None:
             return
+        subscribed = connection in feed.live or connection in feed.pending
         feed.live.discard(connection)
         feed.pending.pop(connection, None)
+        if subscribed:
+            metrics.SUBSCRIPTIONS.dec()
         if feed.empty:
             self._drop_feed(feed)
 
@@ -251,6 +256,7 @@ class Hub:
         if self._feeds.get(feed.room_id) is not feed or not feed.held or feed.last_seq is None:
             return
         start, end = feed.last_seq, min(feed.held) - 1
+        metrics.GAP_FILLS.inc()
         logger.warning(
             "room %s: seq %s..%s missing after %.1fs, fetching them from the database",
             feed.room_id,
@@ -268,6 +274,7 @@ class Hub:
 
     def resync(self) -> None:
         """The broker missed events for a while: fetch every room's news from the store."""
+        metrics.RESYNCS.inc()
         for feed in list(self._feeds.values()):
             if feed.last_seq is not None:
                 self._spawn(self._catch_up(feed))

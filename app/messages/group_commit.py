@@ -16,11 +16,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from app.core import metrics
 from app.core.database import Database, EventSink
 from app.core.errors import DomainError, Unavailable
 from app.delivery import events, frames
@@ -90,6 +92,7 @@ class MessageCommitter:
         self._batch_size = batch_size
         self._queue_size = queue_size
         self._pending: deque[Submission] = deque()
+        self._submitted_at: deque[float] = deque()  # beside _pending: send→ack latency
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._closing = False
@@ -113,6 +116,7 @@ class MessageCommitter:
         if len(self._pending) >= self._queue_size:
             raise Unavailable("The server is overloaded; retry with the same client_id.")
         self._pending.append(submission)
+        self._submitted_at.append(time.perf_counter())
         self._wakeup.set()
 
     async def send(
@@ -136,13 +140,17 @@ class MessageCommitter:
                 continue
             count = min(len(self._pending), self._batch_size)
             batch = [self._pending.popleft() for _ in range(count)]
+            submitted_at = [self._submitted_at.popleft() for _ in range(count)]
+            metrics.COMMIT_BATCH_SIZE.observe(count)
             outcomes = await self._commit(batch)
+            committed = time.perf_counter()
             for submission, outcome in zip(batch, outcomes, strict=True):
                 try:
                     submission.submitter.acked(submission, outcome)
                 except Exception:
                     # One caller's broken sink must not stop the committer for everyone.
                     logger.exception("group commit: acked sink failed")
+            metrics.observe_many(metrics.SEND_ACK_SECONDS, [committed - t for t in submitted_at])
             created = [
                 events.message_created(
                     room_id=outcome.room_id,
@@ -153,7 +161,9 @@ class MessageCommitter:
                 if isinstance(outcome, Stored) and outcome.created
             ]
             if created:
+                metrics.STORED.add(len(created))
                 await self._committed(created)
+                metrics.COMMIT_DELIVERED_SECONDS.observe(time.perf_counter() - committed)
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
         sends: Sequence[Submission] = batch

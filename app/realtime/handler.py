@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from app.auth import service as auth_service
 from app.auth.dependencies import SocketCaller
 from app.auth.exceptions import InvalidAccessToken
+from app.core import metrics
 from app.core.errors import DomainError
 from app.core.ratelimit import TokenBucket
 from app.delivery import events, frames
@@ -248,6 +249,7 @@ async def run_connection(
         )
     )
     schedule_expiry(connection, caller.expires_at)
+    metrics.WS_CONNECTIONS.inc()
     try:
         await connection.serve(lambda: handler.receive_loop(room_id, since_seq))
     except Exception:
@@ -256,4 +258,5 @@ async def run_connection(
         logger.exception("connection %s of user %s failed", connection.id, connection.user_id)
         connection.close(INTERNAL_ERROR, "internal error")
     finally:
+        metrics.WS_CONNECTIONS.dec()
         await services.subscriptions.disconnect(connection)

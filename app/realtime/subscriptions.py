@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from app.core import metrics
 from app.core.database import Transaction
 from app.core.errors import DomainError, Unavailable
 from app.delivery import events, frames
@@ -91,6 +92,11 @@ class Subscriptions:
             if index % REPLAY_CHUNK == 0:
                 await connection.drained()
         complete = since_seq is None or snapshot - since_seq <= self._replay_limit
+        if since_seq is not None:
+            metrics.REPLAYS.inc()
+            metrics.REPLAYED_MESSAGES.inc(len(replay))
+            if not complete:
+                metrics.INCOMPLETE_REPLAYS.inc()
         self.hub.go_live(
             connection,
             room_id,

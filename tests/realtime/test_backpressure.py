@@ -8,6 +8,7 @@ import re
 import httpx
 import pytest
 
+from tests.support.metrics import scrape
 from tests.support.rooms import add_member, create_room
 from tests.support.server import LiveServer, ServerFactory
 from tests.support.users import UserFactory
@@ -91,5 +92,7 @@ async def test_a_stalled_reader_delays_nobody_and_is_cut_off(make_server: Server
     assert received == list(range(1, len(received) + 1))  # in order up to where it was cut
     assert 0 < len(received) < total
     assert re.search(r"connection \w+ of user \d+ is too slow", server.logs())
+    async with httpx.AsyncClient(base_url=server.base_url) as api:
+        assert (await scrape(api)).value("parley_slow_consumer_closes_total") == 1
     await reader.close()
     await writer.close()

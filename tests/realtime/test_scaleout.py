@@ -11,6 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.support.metrics import scrape
 from tests.support.redis_server import PrivateRedis
 from tests.support.rooms import add_member, create_room
 from tests.support.server import LiveServer, ServerFactory
@@ -187,6 +188,9 @@ async def test_redis_going_away_and_coming_back(
             assert ready.status_code == 503
             assert ready.json()["checks"]["broker"].startswith("unreachable")
             assert ready.json()["checks"]["database"] == "ok"
+            down = await scrape(api)
+            assert down.value("parley_broker_connected") == 0
+            assert down.value("parley_broker_outages_total") == 1
 
         # Sends are still stored and acknowledged, and local subscribers still get them.
         await send_all(on_a, room_id, 5, "during")
@@ -196,6 +200,11 @@ async def test_redis_going_away_and_coming_back(
         own.start()  # same port: the brokers reconnect by themselves
         # What process B's subscriber missed comes from the database, in order, once.
         assert await messages(on_b, 5, timeout=20) == [2, 3, 4, 5, 6]
+        async with httpx.AsyncClient(base_url=b.base_url) as api:
+            back = await scrape(api)
+        assert back.value("parley_broker_connected") == 1
+        assert back.value("parley_broker_outages_total") == 1
+        assert back.value("parley_resyncs_total") == 1
         await send_all(on_a, room_id, 1, "after")
         assert await messages(on_b, 1) == [7]
         async with httpx.AsyncClient(base_url=a.base_url) as api:

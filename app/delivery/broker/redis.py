@@ -28,6 +28,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
+from app.core import metrics
 from app.delivery.broker.base import Broker
 from app.delivery.events import Event
 
@@ -242,6 +243,7 @@ class RedisBroker(Broker):
         await pubsub.subscribe(*(self._prefix + channel for channel in sorted(self._channels)))
         self._pubsub = pubsub
         self._connected.set()
+        metrics.BROKER_CONNECTED.set(1)
         self._backlog_ready.set()
         if self._down_since is not None:
             logger.warning(
@@ -270,6 +272,8 @@ class RedisBroker(Broker):
     def _note_outage(self, exc: BaseException) -> None:
         if self._down_since is None:
             self._down_since = time.monotonic()
+            metrics.BROKER_OUTAGES.inc()
+            metrics.BROKER_CONNECTED.set(0)
             logger.error(
                 "Redis broker unreachable (%s): messages are still stored, acknowledged and "
                 "delivered here; other processes catch up when it returns. Retrying.",
