@@ -14,7 +14,7 @@ from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import install_token_redaction
-from app.core.ratelimit import KeyedLimiter
+from app.core.ratelimit import KeyedLimiter, SharedLimiter
 from app.core.security import PasswordHasher
 from app.health.router import router as health_router
 from app.messages.router import router as messages_router
@@ -46,10 +46,10 @@ def build_state(settings: Settings, database: Database | None = None) -> AppStat
             time_cost=settings.argon2_time_cost,
             memory_cost_kib=settings.argon2_memory_cost_kib,
             parallelism=settings.argon2_parallelism,
+            concurrency=settings.password_hash_concurrency,
+            max_wait=settings.password_hash_wait_seconds,
         ),
-        login_limiter=KeyedLimiter(
-            settings.login_attempts_per_minute / 60.0, max(1, settings.login_attempts_per_minute)
-        ),
+        limiter=SharedLimiter(settings.broker_url),
         send_limiter=KeyedLimiter(settings.messages_per_second, settings.messages_burst),
     )
 

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from app.auth.throttle import AuthThrottle
 from app.core.config import Settings
 from app.core.database import Database, transaction
-from app.core.ratelimit import KeyedLimiter
+from app.core.ratelimit import KeyedLimiter, SharedLimiter
 from app.core.security import PasswordHasher
 from app.messages.group_commit import MessageCommitter, store_for
 from app.realtime.broker import Broker, create_broker
@@ -30,14 +31,16 @@ class AppState:
     settings: Settings
     database: Database
     hasher: PasswordHasher
-    login_limiter: KeyedLimiter
+    limiter: SharedLimiter
     send_limiter: KeyedLimiter
+    auth_throttle: AuthThrottle = field(init=False)
     broker: Broker = field(init=False)
     presence: Presence = field(init=False)
     subscriptions: Subscriptions = field(init=False)
     committer: MessageCommitter = field(init=False)
 
     def __post_init__(self) -> None:
+        self.auth_throttle = AuthThrottle(self.limiter, self.settings)
         self.broker = create_broker(self.settings.broker_url)
         self.presence = create_presence(
             self.settings.broker_url, ttl=self.settings.presence_ttl_seconds
@@ -82,6 +85,8 @@ class AppState:
         await hub.stop()
         await self.presence.stop()
         await self.broker.stop()
+        await self.limiter.close()
+        self.hasher.close()
 
     async def check_readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

@@ -122,6 +122,8 @@ def server_environment(database_url: str, data_dir: Path, **overrides: str) -> d
             "ARGON2_MEMORY_COST_KIB": "64",
             "ARGON2_PARALLELISM": "1",
             "LOGIN_ATTEMPTS_PER_MINUTE": "0",
+            "LOGIN_FAILURES_PER_USERNAME_PER_HOUR": "0",
+            "SIGNUPS_PER_ADDRESS_PER_HOUR": "0",
             "MESSAGES_PER_SECOND": "0",
             "WS_FRAMES_PER_SECOND": "0",
             "BROKER_URL": "memory://",
