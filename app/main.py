@@ -8,8 +8,10 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.router import router as auth_router
+from app.core.body_limit import BodySizeLimit
 from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database
 from app.core.errors import install_error_handlers
@@ -93,6 +95,12 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             allow_headers=["*"],
         )
     app.add_middleware(KeepServerSend)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_request_body_bytes)
+    if config.forwarded_allow_ips:
+        # The one place proxy headers are believed (`parley serve` turns uvicorn's own
+        # handling off): only from FORWARDED_ALLOW_IPS, so a client cannot pick its own
+        # address for the rate limits by sending X-Forwarded-For. Added last: outermost.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)
