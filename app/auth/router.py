@@ -44,7 +44,7 @@ async def login(
     await state.auth_throttle.check_login(address, username)
     try:
         user = await auth_service.authenticate_password(
-            session, state.hasher, username=form.username, password=form.password
+            state.transaction, state.hasher, username=form.username, password=form.password
         )
     except InvalidCredentials:
         await state.auth_throttle.login_failed(address, username)
