@@ -16,7 +16,7 @@ from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import install_token_redaction
-from app.core.ratelimit import KeyedLimiter, SharedLimiter
+from app.core.ratelimit import SharedLimiter
 from app.core.security import PasswordHasher
 from app.health.router import router as health_router
 from app.messages.router import router as messages_router
@@ -52,7 +52,6 @@ def build_state(settings: Settings, database: Database | None = None) -> AppStat
             max_wait=settings.password_hash_wait_seconds,
         ),
         limiter=SharedLimiter(settings.broker_url),
-        send_limiter=KeyedLimiter(settings.messages_per_second, settings.messages_burst),
     )
 
 

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.auth.throttle import AuthThrottle
 from app.core.config import Settings
 from app.core.database import Database, transaction
-from app.core.ratelimit import KeyedLimiter, SharedLimiter
+from app.core.ratelimit import KeyedLimit, SharedLimiter
 from app.core.security import PasswordHasher
 from app.messages.group_commit import MessageCommitter, store_for
 from app.realtime.broker import Broker, create_broker
@@ -32,8 +32,8 @@ class AppState:
     database: Database
     hasher: PasswordHasher
     limiter: SharedLimiter
-    send_limiter: KeyedLimiter
     auth_throttle: AuthThrottle = field(init=False)
+    send_limiter: KeyedLimit = field(init=False)
     broker: Broker = field(init=False)
     presence: Presence = field(init=False)
     subscriptions: Subscriptions = field(init=False)
@@ -41,6 +41,13 @@ class AppState:
 
     def __post_init__(self) -> None:
         self.auth_throttle = AuthThrottle(self.limiter, self.settings)
+        # REST sends, per user across processes (WebSocket sends have a bucket per connection).
+        self.send_limiter = KeyedLimit.from_rate(
+            self.limiter,
+            per_second=self.settings.messages_per_second,
+            burst=self.settings.messages_burst,
+            namespace="rest-send",
+        )
         self.broker = create_broker(self.settings.broker_url)
         self.presence = create_presence(
             self.settings.broker_url, ttl=self.settings.presence_ttl_seconds

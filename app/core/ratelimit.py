@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 import redis.asyncio
-from limits import RateLimitItem
+from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
 from limits.aio.strategies import MovingWindowRateLimiter
 from limits.errors import StorageError
@@ -48,35 +48,6 @@ class TokenBucket:
             self._tokens -= 1.0
             return 0.0
         return (1.0 - self._tokens) / self._rate
-
-
-class KeyedLimiter:
-    """One bucket per key, keeping at most `max_keys` recently used keys in memory."""
-
-    def __init__(self, rate: float, burst: int, max_keys: int = 100_000) -> None:
-        self._rate = rate
-        self._burst = burst
-        self._max_keys = max_keys
-        self._buckets: OrderedDict[str, TokenBucket] = OrderedDict()
-
-    @property
-    def enabled(self) -> bool:
-        return self._rate > 0
-
-    def take(self, key: str) -> float:
-        if not self.enabled:
-            return 0.0
-        bucket = self._buckets.get(key)
-        if bucket is None:
-            bucket = self._buckets[key] = TokenBucket(self._rate, self._burst)
-            if len(self._buckets) > self._max_keys:
-                self._buckets.popitem(last=False)
-        else:
-            self._buckets.move_to_end(key)
-        return bucket.take()
-
-    def reset(self, key: str) -> None:
-        self._buckets.pop(key, None)
 
 
 class SharedLimiter:
@@ -160,3 +131,30 @@ class SharedLimiter:
                         type(exc).__name__,
                     )
         return await operation(self._local)
+
+
+class KeyedLimit:
+    """One limit of a `SharedLimiter`, spent per key: `await take(key)` answers how long to
+    wait (0 = go). `None` as the item means no limit."""
+
+    def __init__(self, limiter: SharedLimiter, item: RateLimitItem | None, namespace: str) -> None:
+        self._limiter = limiter
+        self._item = item
+        self._namespace = namespace
+
+    @classmethod
+    def from_rate(
+        cls, limiter: SharedLimiter, *, per_second: float, burst: int, namespace: str
+    ) -> KeyedLimit:
+        """A token bucket's rate and burst as a moving window: `burst` per the whole seconds a
+        bucket takes to refill (so the burst is the same and the sustained rate at most
+        `per_second`); 0 per second means no limit."""
+        if per_second <= 0:
+            return cls(limiter, None, namespace)
+        seconds = max(1, math.ceil(burst / per_second))
+        return cls(limiter, RateLimitItemPerSecond(burst, seconds), namespace)
+
+    async def take(self, key: str) -> float:
+        if self._item is None:
+            return 0.0
+        return await self._limiter.hit(self._item, self._namespace, key)
