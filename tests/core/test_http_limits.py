@@ -3,13 +3,17 @@ a request head, and which peer may speak for the client (X-Forwarded-For)."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import time
+from collections.abc import Awaitable, Callable
 
 import httpx
 import orjson
+import pytest
+import uvicorn
 
-from tests.support.server import LiveServer, ServerFactory
+from tests.support.server import LiveServer, ServerFactory, free_port
 
 
 def raw_connection(server: LiveServer, timeout: float = 5.0) -> socket.socket:
@@ -123,3 +127,52 @@ def test_x_forwarded_for_from_a_trusted_proxy_names_the_client(
     server = make_server(LOGIN_ATTEMPTS_PER_MINUTE="3", FORWARDED_ALLOW_IPS="127.0.0.1")
     # Behind a trusted proxy each client address has its own budget.
     assert failed_logins(server, 5, username="proxied") == [401] * 5
+
+
+@pytest.mark.parametrize("protocol", ["h11", "httptools"])
+async def test_both_protocols_enforce_the_head_deadline(
+    protocol: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`parley serve` picks httptools when installed, else h11: both must cut a slow head."""
+    from app.core import http_server
+
+    monkeypatch.setattr(http_server, "head_timeout_seconds", lambda: 0.5)
+    protocol_class = (
+        http_server.HeadTimeoutH11Protocol if protocol == "h11" else http_server.HeadTimeoutProtocol
+    )
+    if protocol == "httptools" and protocol_class is http_server.HeadTimeoutH11Protocol:
+        pytest.skip("httptools is not installed")
+
+    async def hello(scope: dict, receive: object, send: Callable[..., Awaitable[None]]) -> None:
+        assert scope["type"] == "http"
+        headers = [(b"content-length", b"2")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    port = free_port()
+    config = uvicorn.Config(
+        hello, host="127.0.0.1", port=port, http=protocol_class, lifespan="off", log_level="error"
+    )
+    server = uvicorn.Server(config)
+    task = asyncio.create_task(server.serve())
+    try:
+        for _ in range(250):
+            if server.started:
+                break
+            await asyncio.sleep(0.02)
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        first = await asyncio.wait_for(reader.readuntil(b"ok"), 2)
+        assert first.startswith(b"HTTP/1.1 200")
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")  # the next head, never finished
+        started = time.monotonic()
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        assert 0.3 < time.monotonic() - started < 2
+        writer.close()
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HT")
+        assert await asyncio.wait_for(reader.read(), 3) == b""
+        writer.close()
+    finally:
+        server.should_exit = True
+        await task
