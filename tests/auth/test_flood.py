@@ -128,19 +128,21 @@ def login(server: LiveServer, address: str, username: str) -> int:
 def test_processes_sharing_redis_share_one_budget(pair: tuple[LiveServer, LiveServer]) -> None:
     a, b = pair
     run = uuid.uuid4().hex[:8]
+    # Addresses of this run only: the budgets live in Redis for the whole test session.
+    net = f"2001:db8:{run[:4]}:{run[4:]}"
     # Signups from one address, alternating processes: 3 in all, not 3 each.
     signups = [
-        signup(server, "198.51.100.1", f"{run}-{i}") for i, server in enumerate((a, b, a, b, a))
+        signup(server, f"{net}::1", f"{run}-{i}") for i, server in enumerate((a, b, a, b, a))
     ]
     assert signups == [201, 201, 201, 429, 429]
     # Failed logins from one address over both processes: 4 in all.
     failures = [
-        login(server, "198.51.100.2", f"{run}-x{i}") for i, server in enumerate((a, b, a, b, a, b))
+        login(server, f"{net}::2", f"{run}-x{i}") for i, server in enumerate((a, b, a, b, a, b))
     ]
     assert failures == [401, 401, 401, 401, 429, 429]
     # Failed logins against one username from many addresses over both processes: 5 in all.
     guesses = [
-        login(server, f"198.51.100.{10 + i}", f"{run}-0")
+        login(server, f"{net}::{10 + i}", f"{run}-0")
         for i, server in enumerate((a, b, a, b, a, b, a))
     ]
     assert guesses == [401] * 5 + [429] * 2
