@@ -14,6 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+import redis
 import redis.asyncio
 from limits import RateLimitItem, RateLimitItemPerSecond
 from limits.aio.storage import MemoryStorage, RedisStorage
@@ -72,8 +73,9 @@ class SharedLimiter:
                 socket_timeout=REDIS_TIMEOUT_SECONDS,
                 socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
             )
+            scheme = "async+redis+" if broker_url.startswith("unix://") else "async+"
             storage = RedisStorage(
-                "async+" + broker_url,
+                scheme + broker_url,
                 implementation="redispy",
                 wrap_exceptions=True,
                 key_prefix=key_prefix,
@@ -81,10 +83,6 @@ class SharedLimiter:
             )
             self._shared = MovingWindowRateLimiter(storage)
         self._warned_at = 0.0
-
-    @property
-    def shared(self) -> bool:
-        return self._shared is not None
 
     async def hit(self, item: RateLimitItem, *identifiers: str) -> float:
         """Spend one unit of `item` for `identifiers`; 0 if allowed, else seconds to wait."""
@@ -121,7 +119,7 @@ class SharedLimiter:
         if self._shared is not None:
             try:
                 return await asyncio.wait_for(operation(self._shared), REDIS_TIMEOUT_SECONDS * 2)
-            except (StorageError, TimeoutError, OSError) as exc:
+            except (StorageError, redis.RedisError, TimeoutError, OSError) as exc:
                 now = time.monotonic()
                 if now - self._warned_at > WARNING_INTERVAL_SECONDS:
                     self._warned_at = now
