@@ -13,8 +13,10 @@ import httpx
 import psutil
 import pytest
 
+from tests.support.rooms import create_room
 from tests.support.server import LiveServer, ServerFactory
 from tests.support.users import PASSWORD, UserFactory
+from tests.support.ws import WsClient
 
 MIB = 1024 * 1024
 # What production uses (and the filed report measured): 64 MiB and 3 passes per hash.
@@ -57,6 +59,9 @@ async def test_a_signup_and_login_flood_stays_bounded(make_server: ServerFactory
     limits = httpx.Limits(max_connections=200, max_keepalive_connections=0)
     async with httpx.AsyncClient(base_url=server.base_url, timeout=30, limits=limits) as http:
         bystander = await UserFactory(http).create()
+        room = await create_room(http, bystander)
+        chat = await WsClient.connect(server.ws_url, bystander.access_token)
+        await chat.subscribe(room["id"])
 
         async def signup(i: int) -> tuple[int, float]:
             started = time.monotonic()
@@ -81,11 +86,18 @@ async def test_a_signup_and_login_flood_stays_bounded(make_server: ServerFactory
             started = time.monotonic()
             me = await http.get("/users/me", headers=bystander.headers)
             bystander_seconds = time.monotonic() - started
+            started = time.monotonic()
+            await chat.send(type="send", room_id=room["id"], body="still here", client_id=run)
+            ack = await chat.next("ack", skip=("message", "presence", "typing", "read"))
+            ack_seconds = time.monotonic() - started
             results = await flood
+        await chat.close()
 
     codes = [code for code, _ in results]
     assert me.status_code == 200
     assert bystander_seconds < 1.0, bystander_seconds
+    assert ack["client_id"] == run
+    assert ack_seconds < 1.0, ack_seconds
     assert set(codes) <= {201, 401, 503}, codes
     assert codes.count(503) >= 40, codes  # most of the flood is turned away...
     assert codes.count(201) + codes.count(401) >= 2  # ...while some of it is served
