@@ -95,14 +95,16 @@ async def test_a_signup_and_login_flood_stays_bounded(make_server: ServerFactory
 
     codes = [code for code, _ in results]
     assert me.status_code == 200
-    assert bystander_seconds < 1.0, bystander_seconds
+    # Generous bounds: the machine is shared, and latency targets belong in bench/. Without
+    # the hashing bound the bystander waits behind a flood of hashes for several seconds.
+    assert bystander_seconds < 3.0, bystander_seconds
     assert ack["client_id"] == run
-    assert ack_seconds < 1.0, ack_seconds
+    assert ack_seconds < 3.0, ack_seconds
     assert set(codes) <= {201, 401, 503}, codes
     assert codes.count(503) >= 40, codes  # most of the flood is turned away...
     assert codes.count(201) + codes.count(401) >= 2  # ...while some of it is served
     # Refusals come after the bounded wait, not after the queue of hashes ahead.
-    assert max(seconds for code, seconds in results if code == 503) < 5
+    assert max(seconds for code, seconds in results if code == 503) < 6
     # Two hashes of 64 MiB at a time, plus slack for the allocator and the requests.
     grown = (rss.peak - rss.baseline) / MIB
     assert grown < 2 * 64 + 100, f"RSS grew by {grown:.0f} MiB"
