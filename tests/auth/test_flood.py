@@ -95,8 +95,8 @@ async def test_a_signup_and_login_flood_stays_bounded(make_server: ServerFactory
 
     codes = [code for code, _ in results]
     assert me.status_code == 200
-    # Generous bounds: the machine is shared, and latency targets belong in bench/. Without
-    # the hashing bound the bystander waits behind a flood of hashes for several seconds.
+    # Generous bounds: the machine is shared, and latency targets belong in bench/; this
+    # only says the bystander is served during the flood, not after it.
     assert bystander_seconds < 3.0, bystander_seconds
     assert ack["client_id"] == run
     assert ack_seconds < 3.0, ack_seconds
