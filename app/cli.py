@@ -62,7 +62,11 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(settings.log_level),
         ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.ws_compression,
-        proxy_headers=True,
+        # Proxy headers are handled by the app itself, from FORWARDED_ALLOW_IPS (app/main.py);
+        # uvicorn's own handling would trust X-Forwarded-For from localhost by default.
+        proxy_headers=False,
+        # uvicorn has no deadline for reading a request head; this protocol adds one.
+        http="app.core.http_server:HeadTimeoutProtocol",
         timeout_graceful_shutdown=10,
     )
     return 0

@@ -11,15 +11,18 @@ from functools import partial
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from app.auth.router import router as auth_router
+from app.auth.throttle import AuthThrottle
 from app.core import metrics
+from app.core.body_limit import BodySizeLimit
 from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database, Transaction, transaction
 from app.core.errors import install_error_handlers
 from app.core.http_metrics import HttpMetrics
 from app.core.logging import install_token_redaction
-from app.core.ratelimit import KeyedLimiter
+from app.core.ratelimit import KeyedLimit, SharedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.asgi import KeepServerSend
 from app.delivery.broker import Broker, create_broker
@@ -76,6 +79,8 @@ def create_app(
             batch_size=resolved.commit_batch_size,
             queue_size=resolved.commit_queue_size,
         )
+        # Rate limits and their counts: one budget for every process when Redis is the broker.
+        limiter = SharedLimiter(resolved.broker_url)
         room_presence = RoomPresence(presence, bus)
         hub = Hub(bus, fill_gap=RoomHistory(unit_of_work).fill_gap, on_ended=room_presence.ended)
         subscriptions = Subscriptions(
@@ -97,12 +102,17 @@ def create_app(
                 time_cost=resolved.argon2_time_cost,
                 memory_cost_kib=resolved.argon2_memory_cost_kib,
                 parallelism=resolved.argon2_parallelism,
+                concurrency=resolved.password_hash_concurrency,
+                max_wait=resolved.password_hash_wait_seconds,
             ),
-            login_limiter=KeyedLimiter(
-                resolved.login_attempts_per_minute / 60.0,
-                max(1, resolved.login_attempts_per_minute),
+            limiter=limiter,
+            auth_throttle=AuthThrottle(limiter, resolved),
+            send_limiter=KeyedLimit.from_rate(
+                limiter,
+                per_second=resolved.messages_per_second,
+                burst=resolved.messages_burst,
+                namespace="rest-send",
             ),
-            send_limiter=KeyedLimiter(resolved.messages_per_second, resolved.messages_burst),
             broker=bus,
             presence=presence,
             hub=hub,
@@ -143,6 +153,12 @@ def create_app(
         )
     app.add_middleware(KeepServerSend)
     app.add_middleware(HttpMetrics)
+    app.add_middleware(BodySizeLimit, max_bytes=config.max_request_body_bytes)
+    if config.forwarded_allow_ips:
+        # The one place proxy headers are believed (`parley serve` turns uvicorn's own
+        # handling off): only from FORWARDED_ALLOW_IPS, so a client cannot pick its own
+        # address for the rate limits by sending X-Forwarded-For. Added last: outermost.
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=config.forwarded_allow_ips)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(auth_router)

@@ -10,10 +10,11 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from app.auth.throttle import AuthThrottle
 from app.core import metrics
 from app.core.config import Settings
 from app.core.database import Database, Transaction
-from app.core.ratelimit import KeyedLimiter
+from app.core.ratelimit import KeyedLimit, SharedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.broker import Broker
 from app.delivery.hub import Hub
@@ -30,8 +31,10 @@ class AppState:
     settings: Settings
     database: Database
     hasher: PasswordHasher
-    login_limiter: KeyedLimiter
-    send_limiter: KeyedLimiter
+    limiter: SharedLimiter
+    auth_throttle: AuthThrottle
+    # REST sends, per user across processes (WebSocket sends have a bucket per connection).
+    send_limiter: KeyedLimit
     broker: Broker
     presence: Presence
     hub: Hub
@@ -57,6 +60,8 @@ class AppState:
         await hub.stop()
         await self.presence.stop()
         await self.broker.stop()
+        await self.limiter.close()
+        self.hasher.close()
 
     async def check_readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}

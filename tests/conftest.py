@@ -133,6 +133,8 @@ def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Set
         "argon2_memory_cost_kib": 64,
         "argon2_parallelism": 1,
         "login_attempts_per_minute": 0,
+        "login_failures_per_username_per_hour": 0,
+        "signups_per_address_per_hour": 0,
         "messages_per_second": 0,
         "broker_url": "memory://",
     }

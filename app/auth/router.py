@@ -4,9 +4,8 @@ from fastapi import APIRouter, Request, status
 
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentAuth, LoginFormDep
-from app.auth.exceptions import InvalidRefreshToken
+from app.auth.exceptions import InvalidCredentials, InvalidRefreshToken
 from app.auth.schemas import LogoutRequest, RefreshRequest, Tokens
-from app.core.errors import RateLimited
 from app.dependencies import SessionDep, StateDep
 from app.users.schemas import UserCreate, UserRead
 from app.users.service import username_key
@@ -15,8 +14,12 @@ router = APIRouter(prefix="/auth", tags=["auth"])
 
 
 @router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=UserRead)
-async def signup(data: UserCreate, session: SessionDep, state: StateDep) -> object:
-    """Create an account. Usernames are unique regardless of case."""
+async def signup(
+    data: UserCreate, request: Request, session: SessionDep, state: StateDep
+) -> object:
+    """Create an account. Usernames are unique regardless of case. Signups are limited per
+    client address (429 with Retry-After)."""
+    await state.auth_throttle.check_signup(client_address(request))
     return await auth_service.signup(session, state.hasher, data)
 
 
@@ -31,17 +34,25 @@ async def login(
     session: SessionDep,
     state: StateDep,
 ) -> Tokens:
-    """Log in with the OAuth2 password form (this is what /docs' Authorize button calls)."""
-    client = request.client.host if request.client else "unknown"
-    throttle_key = f"{client}:{username_key(form.username)}"
-    wait = state.login_limiter.take(throttle_key)
-    if wait:
-        raise RateLimited(wait, "Too many login attempts; try again later.")
-    user = await auth_service.authenticate_password(
-        session, state.hasher, username=form.username, password=form.password
-    )
-    state.login_limiter.reset(throttle_key)
+    """Log in with the OAuth2 password form (this is what /docs' Authorize button calls).
+    Failed logins are limited per client address and per username (429 with Retry-After)."""
+    address = client_address(request)
+    username = username_key(form.username)
+    await state.auth_throttle.check_login(address, username)
+    try:
+        user = await auth_service.authenticate_password(
+            state.transaction, state.hasher, username=form.username, password=form.password
+        )
+    except InvalidCredentials:
+        await state.auth_throttle.login_failed(address, username)
+        raise
+    await state.auth_throttle.login_succeeded(address, username)
     return await auth_service.start_session(session, state.settings, user)
+
+
+def client_address(request: Request) -> str:
+    """The peer's address, or the client's as told by a trusted proxy (FORWARDED_ALLOW_IPS)."""
+    return request.client.host if request.client else "unknown"
 
 
 @router.post("/refresh", response_model=Tokens)

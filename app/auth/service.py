@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -53,13 +55,17 @@ class RefreshReused:
 
 
 async def signup(session: AsyncSession, hasher: PasswordHasher, data: UserCreate) -> User:
+    # Hashed before the first query, so that no connection (on SQLite: the write lock) is held
+    # while the hash waits for a slot and runs. A taken name then costs a hash, which the
+    # per-address signup limit bounds.
+    password_hash = await hasher.hash(data.password)
     if await get_user_by_username(session, data.username) is not None:
         raise UsernameTaken()
     user = User(
         username=data.username,
         username_key=username_key(data.username),
         display_name=data.display_name or data.username,
-        password_hash=await hasher.hash(data.password),
+        password_hash=password_hash,
     )
     try:
         async with session.begin_nested():
@@ -70,13 +76,25 @@ async def signup(session: AsyncSession, hasher: PasswordHasher, data: UserCreate
 
 
 async def authenticate_password(
-    session: AsyncSession, hasher: PasswordHasher, *, username: str, password: str
+    transaction: Callable[[], AbstractAsyncContextManager[AsyncSession]],
+    hasher: PasswordHasher,
+    *,
+    username: str,
+    password: str,
 ) -> User:
-    user = await get_user_by_username(session, username)
+    """Check a username and password. The user is read in a short transaction of its own and
+    the password verified after it ended: no connection (on SQLite: the write lock) is held
+    while the hash waits for a slot and runs."""
+    async with transaction() as session:
+        user = await get_user_by_username(session, username)
     ok, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentials()
     if new_hash is not None:
+        async with transaction() as session:
+            await session.execute(
+                update(User).where(User.id == user.id).values(password_hash=new_hash)
+            )
         user.password_hash = new_hash
     return user
 

@@ -49,7 +49,27 @@ class Settings(BaseSettings):
     argon2_memory_cost_kib: int = Field(65536, ge=8)
     argon2_parallelism: int = Field(4, ge=1)
 
+    # Failed logins per client address per minute, whatever the username (0 = no limit).
     login_attempts_per_minute: int = Field(10, ge=0)
+    # Failed logins per username per hour, from all addresses together (0 = no limit). An
+    # address that logged in to that account in the last 30 days is exempt, so a stranger's
+    # guessing does not lock the owner out of their own devices.
+    login_failures_per_username_per_hour: int = Field(30, ge=0)
+    # Signups per client address per hour (0 = no limit): each one costs a password hash.
+    signups_per_address_per_hour: int = Field(20, ge=0)
+    # Password hashes computed at once (each Argon2 hash takes ARGON2_MEMORY_COST_KIB of RAM
+    # and a core); a request waits at most PASSWORD_HASH_WAIT_SECONDS for a slot, then gets
+    # 503 with Retry-After instead of piling up threads and memory.
+    password_hash_concurrency: int = Field(2, ge=1)
+    password_hash_wait_seconds: float = Field(2.0, gt=0)
+    # Proxies whose X-Forwarded-For / X-Forwarded-Proto are believed: comma-separated
+    # addresses or CIDR ranges, `*` for any. Empty (default): none, the peer is the client.
+    forwarded_allow_ips: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # REST request bodies larger than this are refused with 413 before they are read.
+    max_request_body_bytes: int = Field(1024 * 1024, ge=1024)
+    # A connection whose request head (request line and headers) is not complete this long
+    # after it arrives is closed (slowloris).
+    http_header_timeout_seconds: float = Field(10.0, gt=0)
 
     replay_limit: int = Field(1000, ge=1)
     heartbeat_interval_seconds: int = Field(30, ge=1)
@@ -59,6 +79,8 @@ class Settings(BaseSettings):
     # connection): with fan-out that is most of the server's CPU. Off unless bandwidth
     # matters more than throughput.
     ws_compression: bool = False
+    # Open WebSockets per user in one server process; the next is closed with 4429.
+    ws_max_connections_per_user: int = Field(20, ge=1)
     messages_per_second: float = Field(20.0, ge=0)
     messages_burst: int = Field(50, ge=1)
     ws_frames_per_second: float = Field(100.0, ge=0)
@@ -77,7 +99,7 @@ class Settings(BaseSettings):
     def _normalise_database_url(cls, value: str) -> str:
         return normalise_database_url(value) if value else value
 
-    @field_validator("cors_allow_origins", mode="before")
+    @field_validator("cors_allow_origins", "forwarded_allow_ips", mode="before")
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):

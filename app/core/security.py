@@ -3,16 +3,23 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import math
 import secrets
 import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TypeVar
 
 from jose import JWTError, jwt
 from passlib.context import CryptContext
 
+from app.core.errors import Unavailable
+
+T = TypeVar("T")
 ALGORITHM = "HS256"
 ACCESS_TOKEN_TYPE = "access"
 
@@ -21,10 +28,35 @@ class InvalidToken(Exception):
     """The token is malformed, tampered with, expired, of the wrong type or algorithm."""
 
 
-class PasswordHasher:
-    """Argon2id through passlib; hashing runs in a thread so the event loop keeps serving."""
+class HashingBusy(Unavailable):
+    """Every password-hashing slot stayed busy for the whole allowed wait."""
 
-    def __init__(self, *, time_cost: int, memory_cost_kib: int, parallelism: int) -> None:
+    default_detail = "The server is busy checking passwords; retry in a moment."
+
+    def __init__(self, retry_after: float) -> None:
+        super().__init__()
+        self.headers = {"Retry-After": str(max(1, math.ceil(retry_after)))}
+
+
+class PasswordHasher:
+    """Argon2id through passlib, at most `concurrency` hashes at once.
+
+    Each hash takes `memory_cost_kib` of RAM and a core for a while, so a flood of signups or
+    logins must not start one thread per request: hashing runs on a pool of `concurrency`
+    threads, a request waits at most `max_wait` seconds for a free slot, and then gets
+    `HashingBusy` (503 with Retry-After). A slot is held until the hash really ends, even if
+    the request was cancelled meanwhile (the thread cannot be stopped).
+    """
+
+    def __init__(
+        self,
+        *,
+        time_cost: int,
+        memory_cost_kib: int,
+        parallelism: int,
+        concurrency: int = 2,
+        max_wait: float = 2.0,
+    ) -> None:
         self._context = CryptContext(
             schemes=["argon2"],
             argon2__type="ID",
@@ -35,17 +67,43 @@ class PasswordHasher:
         # Verified against when the user does not exist, so that an unknown username costs
         # the same as a wrong password and response times do not reveal which accounts exist.
         self._dummy_hash = self._context.hash(secrets.token_urlsafe(16))
+        self._max_wait = max_wait
+        self._slots = asyncio.Semaphore(concurrency)
+        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
 
     async def hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._context.hash, password)
+        return await self._run(self._context.hash, password)
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Check a password; return (ok, new_hash) where new_hash is set when the stored hash
         used weaker parameters than today's and should be replaced."""
         if password_hash is None:
-            await asyncio.to_thread(self._context.verify, password, self._dummy_hash)
+            await self._run(self._context.verify, password, self._dummy_hash)
             return False, None
-        return await asyncio.to_thread(self._context.verify_and_update, password, password_hash)
+        return await self._run(self._context.verify_and_update, password, password_hash)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    async def _run(self, function: Callable[..., T], *args: str) -> T:
+        try:
+            await asyncio.wait_for(self._slots.acquire(), self._max_wait)
+        except TimeoutError:
+            raise HashingBusy(self._max_wait) from None
+        loop = asyncio.get_running_loop()
+        try:
+            work = self._pool.submit(function, *args)
+        except BaseException:
+            self._slots.release()
+            raise
+
+        def free_slot(_done: object) -> None:
+            # A closed loop raises RuntimeError: then nobody is left waiting for a slot.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(self._slots.release)
+
+        work.add_done_callback(free_slot)
+        return await asyncio.wrap_future(work)
 
 
 @dataclass(frozen=True, slots=True)

@@ -70,6 +70,10 @@ class Hub:
     def connections(self) -> frozenset[Connection]:
         return frozenset(self._connections)
 
+    def connections_of(self, user_id: int) -> int:
+        """How many connections `user_id` has open in this process."""
+        return len(self._by_user.get(user_id, ()))
+
     def add(self, connection: Connection) -> None:
         self._connections.add(connection)
         self._by_user.setdefault(connection.user_id, set()).add(connection)

@@ -59,7 +59,7 @@ async def send_message(
 ) -> Response:
     """Store a message and broadcast it to the room's subscribers, exactly like a WebSocket
     `send`. The same `client_id` again returns the original (200) and broadcasts nothing."""
-    wait = state.send_limiter.take(f"user:{auth.user.id}")
+    wait = await state.send_limiter.take(f"user:{auth.user.id}")
     if wait:
         raise RateLimited(wait, "You are sending too fast.")
     stored = await state.committer.send(

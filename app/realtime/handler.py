@@ -35,6 +35,7 @@ from app.rooms import membership as membership_service
 logger = logging.getLogger(__name__)
 
 FRAME_TOO_BIG = 1009
+TOO_MANY_CONNECTIONS = 4429
 INTERNAL_ERROR = 1011
 TYPING_INTERVAL_SECONDS = 1.0
 
@@ -231,6 +232,16 @@ async def run_connection(
     """Accept (the token was already checked), greet, serve frames until either side closes."""
     settings = services.settings
     await websocket.accept()
+    hub = services.subscriptions.hub
+    # Counted per process: what a socket costs (memory, a file descriptor, a writer task) is
+    # spent in the process that holds it, so the cap bounds exactly that. Nothing awaits
+    # between this check and `hub.add` below, so concurrent handshakes cannot slip past it.
+    if hub.connections_of(caller.user_id) >= settings.ws_max_connections_per_user:
+        logger.info("user %s: too many connections, refusing with 4429", caller.user_id)
+        await websocket.close(
+            TOO_MANY_CONNECTIONS, "too many connections for this user; close another or retry"
+        )
+        return
     connection = Connection(
         websocket,
         user_id=caller.user_id,
@@ -240,7 +251,7 @@ async def run_connection(
         close_timeout=settings.ws_close_timeout_seconds,
     )
     handler = ConnectionHandler(connection, services)
-    services.subscriptions.hub.add(connection)
+    hub.add(connection)
     connection.push(
         frames.hello(
             user_json=caller.user_json,

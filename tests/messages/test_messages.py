@@ -153,10 +153,11 @@ async def test_sending_needs_a_token(
 async def test_sends_are_rate_limited(
     client: httpx.AsyncClient, pair: tuple[TestUser, TestUser, int], app
 ) -> None:
-    from app.core.ratelimit import KeyedLimiter
+    from app.core.ratelimit import KeyedLimit
 
     alice, bob, room_id = pair
-    app.state.parley.send_limiter = KeyedLimiter(0.5, 2)
+    state = app.state.parley
+    state.send_limiter = KeyedLimit.from_rate(state.limiter, per_second=0.5, burst=2, namespace="t")
     codes = [
         (
             await client.post(
