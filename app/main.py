@@ -9,12 +9,14 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 
+from app import __version__
 from app.auth.router import router as auth_router
 from app.core.config import Settings, ensure_secret_key
 from app.core.database import Database
 from app.core.errors import install_error_handlers
 from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimiter
+from app.core.request_context import RequestIdMiddleware
 from app.core.security import PasswordHasher
 from app.health.router import router as health_router
 from app.messages.router import router as messages_router
@@ -23,6 +25,7 @@ from app.realtime.router import router as realtime_router
 from app.rooms.router import router as rooms_router
 from app.state import AppState
 from app.users.router import router as users_router
+from app.web.docs import SWAGGER_UI_PARAMETERS, install_docs
 from app.web.router import router as web_router
 
 logger = logging.getLogger(__name__)
@@ -79,10 +82,13 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
 
     app = FastAPI(
         title="Parley",
-        version="0.1.0",
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        # Served by install_docs from packaged assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
     if config.cors_allow_origins:
         app.add_middleware(
@@ -92,6 +98,8 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Inside KeepServerSend, so WebSocket frames still go straight to the server's send.
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(KeepServerSend)
     install_error_handlers(app)
     app.include_router(health_router)
@@ -101,6 +109,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(messages_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
+    install_docs(app)
     return app
 
 

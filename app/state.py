@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import Settings
 from app.core.database import Database, transaction
+from app.core.migrations import SchemaNotAtHead, check_schema, schema_head
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
 from app.messages.group_commit import MessageCommitter, store_for
@@ -66,6 +67,7 @@ class AppState:
         return transaction(self.database.sessionmaker, self.publish)
 
     async def start(self) -> None:
+        schema_head()  # read the migration scripts once, now, rather than in the first probe
         await self.broker.start()
         await self.presence.start()
         self.committer.start()
@@ -83,12 +85,25 @@ class AppState:
         await self.presence.stop()
         await self.broker.stop()
 
+    async def check_schema(self) -> None:
+        async with self.database.sessionmaker() as session:
+            await check_schema(session, schema_head())
+
     async def check_readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
-        for name, probe in (("database", self.database.ping), ("broker", self.broker.ping)):
+        probes = (
+            ("database", self.database.ping),
+            # A server whose tables are missing or old answers 500s: it is not ready.
+            ("schema", self.check_schema),
+            ("broker", self.broker.ping),
+        )
+        for name, probe in probes:
             try:
                 await asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS)
                 checks[name] = "ok"
+            except SchemaNotAtHead as exc:
+                logger.warning("readiness: database schema %s", exc)
+                checks[name] = f"not at head: {exc}"
             except Exception as exc:  # readiness reports any failure rather than raising
                 logger.warning("readiness: %s unreachable: %s", name, exc)
                 checks[name] = f"unreachable: {type(exc).__name__}"

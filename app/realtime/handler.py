@@ -21,6 +21,7 @@ from starlette.websockets import WebSocket
 from app.auth import service as auth_service
 from app.auth.dependencies import SocketCaller
 from app.auth.exceptions import InvalidAccessToken
+from app.core import request_context
 from app.core.errors import DomainError
 from app.core.ratelimit import TokenBucket
 from app.messages.group_commit import Outcome, Stored, Submission
@@ -227,6 +228,10 @@ async def run_connection(
         limit=settings.ws_send_queue_size,
         close_timeout=settings.ws_close_timeout_seconds,
     )
+    # Every line logged for this connection from here on (its tasks inherit the context)
+    # names it and its user; JSON logs carry them as fields.
+    request_context.bind_connection(connection=connection.id, user=caller.user_id)
+    logger.info("connection %s of user %s opened", connection.id, caller.user_id)
     handler = ConnectionHandler(connection, state)
     state.subscriptions.hub.add(connection)
     connection.push(
@@ -246,3 +251,4 @@ async def run_connection(
         connection.close(INTERNAL_ERROR, "internal error")
     finally:
         await state.subscriptions.disconnect(connection)
+        logger.info("connection %s of user %s closed", connection.id, caller.user_id)
