@@ -6,6 +6,7 @@ import argparse
 import logging
 import logging.config
 import sys
+from pathlib import Path
 
 from app import __version__
 from app.core.config import ConfigurationError, Settings, ensure_secret_key
@@ -16,12 +17,28 @@ __all__ = ["alembic_config", "build_parser", "main", "migrate"]
 MAX_FRAME_BYTES = 64 * 1024
 
 
+class MigrationFailed(RuntimeError):
+    """The schema could not be upgraded; the message says where and why."""
+
+
 def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
+    from alembic.util.exc import CommandError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
 
-    if settings.effective_database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings.effective_database_url), revision)
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        # SQLite creates the file but not its directory: a fresh DATABASE_URL path just works.
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except (CommandError, DBAPIError, OSError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        where = make_url(url).render_as_string(hide_password=True)
+        raise MigrationFailed(f"cannot migrate {where} to {revision}: {reason}") from exc
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -93,8 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the server. Settings come from the environment and ./.env.",
         formatter_class=with_defaults,
     )
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="processes (needs BROKER_URL=redis)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     serve.add_argument("--no-migrate", action="store_true", help="skip `alembic upgrade head`")
@@ -124,6 +141,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"parley: configuration error: {exc}", file=sys.stderr)
         return 2
+    except MigrationFailed as exc:
+        print(f"parley: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 
