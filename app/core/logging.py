@@ -56,9 +56,9 @@ class JsonLines(JsonFormatter):
 
     def __init__(self) -> None:
         super().__init__(
-            "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
-            rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
-            datefmt="%Y-%m-%dT%H:%M:%S%z",
+            "%(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601 in UTC, with microseconds
         )
 
     def add_fields(
