@@ -7,9 +7,14 @@ from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentAuth
-from app.auth.exceptions import InvalidRefreshToken
+from app.auth.exceptions import (
+    InvalidAccessToken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    UsernameTaken,
+)
 from app.auth.schemas import LogoutRequest, RefreshRequest, Tokens
-from app.core.errors import RateLimited
+from app.core.errors import RateLimited, error_responses
 from app.dependencies import SessionDep, StateDep
 from app.users.schemas import UserCreate, UserRead
 from app.users.service import username_key
@@ -17,7 +22,12 @@ from app.users.service import username_key
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=error_responses(UsernameTaken),
+)
 async def signup(data: UserCreate, session: SessionDep, state: StateDep) -> object:
     """Create an account. Usernames are unique regardless of case."""
     return await auth_service.signup(session, state.hasher, data)
@@ -26,7 +36,7 @@ async def signup(data: UserCreate, session: SessionDep, state: StateDep) -> obje
 @router.post(
     "/login",
     response_model=Tokens,
-    responses={401: {"description": "Incorrect username or password."}},
+    responses=error_responses(InvalidCredentials, RateLimited),
 )
 async def login(
     form: Annotated[OAuth2PasswordRequestForm, Depends()],
@@ -47,7 +57,7 @@ async def login(
     return await auth_service.start_session(session, state.settings, user)
 
 
-@router.post("/refresh", response_model=Tokens)
+@router.post("/refresh", response_model=Tokens, responses=error_responses(InvalidRefreshToken))
 async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
     """Trade a refresh token for a new pair; the old one stops working. Presenting a rotated
     token again revokes the whole session."""
@@ -62,7 +72,11 @@ async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
     return outcome
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(InvalidAccessToken),
+)
 async def logout(data: LogoutRequest, auth: CurrentAuth, session: SessionDep) -> None:
     """Revoke the session: its access and refresh tokens stop working and its sockets close."""
     await auth_service.logout(session, auth, data.refresh_token)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 USERNAME_PATTERN = r"^[A-Za-z0-9_.-]{3,32}$"
 
@@ -12,10 +12,19 @@ Password = Annotated[str, Field(min_length=8, max_length=128)]
 DisplayName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=64)]
 
 
+# Examples in the OpenAPI document (what /docs pre-fills), rather than Swagger's "string".
+EXAMPLE_USER: dict[str, JsonValue] = {
+    "id": 1,
+    "username": "alice",
+    "display_name": "Alice",
+    "created_at": "2026-11-21T09:30:00Z",
+}
+
+
 class UserRead(BaseModel):
     """The public face of an account; never its password hash."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [EXAMPLE_USER]})
 
     id: int
     username: str
@@ -24,12 +33,22 @@ class UserRead(BaseModel):
 
 
 class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"username": "alice", "password": "correct horse battery", "display_name": "Alice"}
+            ]
+        }
+    )
+
     username: Username = Field(description="3-32 characters of letters, digits, `_`, `.`, `-`.")
     password: Password = Field(description="8-128 characters.")
     display_name: DisplayName | None = Field(None, description="Defaults to the username.")
 
 
 class UserUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"display_name": "Alice Liddell"}]})
+
     display_name: DisplayName
 
 
