@@ -63,7 +63,7 @@ async def check_schema(session: AsyncSession, head: str | None) -> None:
     except DBAPIError as exc:
         # No version table at all: nobody ran `parley migrate` on this database. A DBAPIError
         # for any other reason (the server went away) is the database probe's to report.
-        if "alembic_version" in str(exc.orig) or "does not exist" in str(exc.orig):
+        if "alembic_version" in str(exc.orig):
             raise SchemaNotAtHead("not migrated: run `parley migrate`") from None
         raise
     versions = {row[0] for row in result}

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from urllib.parse import urlsplit
 
+import httpx
+import pytest
 from playwright.async_api import Browser, Route, expect
 
 from tests.support.server import LiveServer
@@ -54,3 +57,18 @@ async def test_docs_work_offline_and_authorize_logs_in(
         await context.close()
     assert not blocked, f"/docs tried to reach other hosts: {blocked}"
     assert not errors, errors
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+async def test_docs_pages_reference_only_their_own_assets(
+    client: httpx.AsyncClient, page: str
+) -> None:
+    html = (await client.get(page)).text
+    references = re.findall(r"""(?:src|href)\s*=\s*["']([^"']+)["']""", html)
+    references += re.findall(r"""url\s*:\s*["']([^"']+)["']""", html)
+    assert any(ref.startswith("/docs-assets/") for ref in references), references
+    for ref in references:
+        assert ref.startswith("/"), f"{page} loads {ref} from elsewhere"
+        if ref.startswith("/docs-assets/"):
+            assert (await client.get(ref)).status_code == 200, ref
+    assert "cdn." not in html
