@@ -113,3 +113,11 @@ def test_examples_are_sensible(schema: dict[str, Any]) -> None:
         (example,) = components[name]["examples"]
         assert not PLACEHOLDERS & set(strings_in(example)), (name, example)
     assert components["UserCreate"]["examples"][0]["username"] == "alice"
+
+
+def test_the_login_form_is_pre_filled_sensibly(schema: dict[str, Any]) -> None:
+    form = schema["components"]["schemas"]["Body_login_auth_login_post"]["properties"]
+    assert form["username"]["examples"] == ["alice"]
+    assert form["password"]["format"] == "password"
+    for field in ("client_id", "client_secret"):
+        assert form[field].get("examples") == [""], field

@@ -3,7 +3,6 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Request, status
-from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentAuth
@@ -13,7 +12,7 @@ from app.auth.exceptions import (
     InvalidRefreshToken,
     UsernameTaken,
 )
-from app.auth.schemas import LogoutRequest, RefreshRequest, Tokens
+from app.auth.schemas import LoginForm, LogoutRequest, RefreshRequest, Tokens
 from app.core.errors import RateLimited, error_responses
 from app.dependencies import SessionDep, StateDep
 from app.users.schemas import UserCreate, UserRead
@@ -39,7 +38,7 @@ async def signup(data: UserCreate, session: SessionDep, state: StateDep) -> obje
     responses=error_responses(InvalidCredentials, RateLimited),
 )
 async def login(
-    form: Annotated[OAuth2PasswordRequestForm, Depends()],
+    form: Annotated[LoginForm, Depends()],
     request: Request,
     session: SessionDep,
     state: StateDep,

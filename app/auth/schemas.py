@@ -1,7 +1,9 @@
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
+from fastapi import Form
+from fastapi.security import OAuth2PasswordRequestForm
 from pydantic import BaseModel, ConfigDict, Field
 
 # Shapes only: real tokens are longer (a JWT, and an opaque random string).
@@ -45,3 +47,38 @@ class LogoutRequest(BaseModel):
     refresh_token: str | None = Field(
         None, max_length=512, description="The session's refresh token; it stops working too."
     )
+
+
+class LoginForm(OAuth2PasswordRequestForm):
+    """The OAuth2 password form (what /docs' Authorize sends), with sensible examples for
+    "Try it out" and lengths bounded before any password hashing is spent on them."""
+
+    def __init__(
+        self,
+        *,
+        grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
+        username: Annotated[str, Form(max_length=128, examples=["alice"])],
+        password: Annotated[
+            str,
+            Form(
+                max_length=1024,
+                examples=["correct horse battery"],
+                json_schema_extra={"format": "password"},
+            ),
+        ],
+        scope: Annotated[str, Form(max_length=1024, examples=[""])] = "",
+        # Parley has no OAuth2 clients: the examples leave these empty rather than "string".
+        client_id: Annotated[str | None, Form(max_length=256, examples=[""])] = None,
+        client_secret: Annotated[
+            str | None,
+            Form(max_length=256, examples=[""], json_schema_extra={"format": "password"}),
+        ] = None,
+    ) -> None:
+        super().__init__(
+            grant_type=grant_type,
+            username=username,
+            password=password,
+            scope=scope,
+            client_id=client_id,
+            client_secret=client_secret,
+        )
