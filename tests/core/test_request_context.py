@@ -36,10 +36,9 @@ def test_an_unusable_incoming_request_id_is_replaced(hostile: str) -> None:
 
 
 @pytest.mark.live
-async def test_a_websocket_handshake_answers_its_request_id(
-    server: LiveServer, users: UserFactory
-) -> None:
-    user = await users.create()
+async def test_a_websocket_handshake_answers_its_request_id(server: LiveServer) -> None:
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as api:
+        user = await UserFactory(api).create()
     client = await WsClient.connect(server.ws_url, user.access_token)
     try:
         response = client.ws.response
