@@ -1,12 +1,14 @@
 # Two commands do all the set-up on a fresh machine:
-#   make run   - create .venv, migrate, serve on http://127.0.0.1:8000 (SQLite by default)
-#   make test  - create .venv, lint (ruff, mypy, import layers), run the whole suite
-#                (PostgreSQL too if TEST_DATABASE_URL is set)
+#   make run   - create .venv (runtime only), migrate, serve on http://127.0.0.1:8000 (SQLite)
+#   make test  - create .venv with the dev tools, lint (ruff, mypy, import layers), run the whole
+#                suite (PostgreSQL too if TEST_DATABASE_URL is set), including the fresh-install
+#                test (marker `install`)
 
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+RUN_STAMP := $(VENV)/.installed-run
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 # The browser tests drive Debian's Chromium (a browser download does not work everywhere).
@@ -15,17 +17,23 @@ SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test lint migrate venv browser bench bench-quick clean
 
-$(STAMP): pyproject.toml constraints.txt
+# `make run` installs what running needs; the test and lint tools come with `make test`.
+$(RUN_STAMP): pyproject.toml setup.py constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e .
+	@touch $@
+
+$(STAMP): pyproject.toml setup.py constraints.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
-	@touch $@
+	@touch $@ $(RUN_STAMP)
 
 venv: $(STAMP)
 
-run: $(STAMP)
+run: $(RUN_STAMP)
 	$(BIN)/parley serve --host $(HOST) --port $(PORT)
 
-migrate: $(STAMP)
+migrate: $(RUN_STAMP)
 	$(BIN)/parley migrate
 
 lint: $(STAMP)

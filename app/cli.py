@@ -5,37 +5,44 @@ from __future__ import annotations
 import argparse
 import atexit
 import logging
+import logging.config
 import os
 import shutil
 import sys
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING
 
+from app import __version__
 from app.core.config import ConfigurationError, Settings, ensure_secret_key
+from app.core.migrations import alembic_config
 
-if TYPE_CHECKING:  # Alembic is imported when needed: `parley chat` never needs it
-    from alembic.config import Config
+__all__ = ["alembic_config", "build_parser", "main", "migrate"]
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_FRAME_BYTES = 64 * 1024
 
 
-def alembic_config(url: str | None = None) -> Config:
-    from alembic.config import Config
-
-    config = Config(str(PROJECT_ROOT / "alembic.ini"))
-    if url:
-        config.attributes["url"] = url
-    return config
+class MigrationFailed(RuntimeError):
+    """The schema could not be upgraded; the message says where and why."""
 
 
 def migrate(settings: Settings, revision: str = "head") -> None:
     from alembic import command
+    from alembic.util.exc import CommandError
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
 
-    if settings.effective_database_url.startswith("sqlite"):
-        settings.data_dir.mkdir(parents=True, exist_ok=True)
-    command.upgrade(alembic_config(settings.effective_database_url), revision)
+    url = settings.effective_database_url
+    if url.startswith("sqlite"):
+        # SQLite creates the file but not its directory: a fresh DATABASE_URL path just works.
+        database = make_url(url).database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        command.upgrade(alembic_config(url), revision)
+    except (CommandError, DBAPIError, OSError) as exc:
+        reason = exc.orig if isinstance(exc, DBAPIError) else exc
+        where = make_url(url).render_as_string(hide_password=True)
+        raise MigrationFailed(f"cannot migrate {where} to {revision}: {reason}") from exc
 
 
 def _serve(args: argparse.Namespace) -> int:
@@ -43,7 +50,9 @@ def _serve(args: argparse.Namespace) -> int:
 
     from app.core.logging import uvicorn_log_config
 
-    settings = ensure_secret_key(Settings())
+    settings = Settings()
+    configure_server_logging(settings)
+    settings = ensure_secret_key(settings)
     if args.workers > 1 and settings.broker_url.startswith("memory"):
         raise ConfigurationError(
             f"--workers {args.workers} needs a shared broker: with BROKER_URL=memory:// each "
@@ -59,7 +68,7 @@ def _serve(args: argparse.Namespace) -> int:
         port=args.port,
         workers=args.workers if not args.reload else None,
         reload=args.reload,
-        log_config=uvicorn_log_config(settings.log_level),
+        log_config=uvicorn_log_config(settings.log_level, settings.log_format),
         ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.ws_compression,
         # Proxy headers are handled by the app itself, from FORWARDED_ALLOW_IPS (app/main.py);
@@ -93,8 +102,17 @@ def _prepare_metrics_dir(workers: int) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    migrate(Settings(), args.revision)
+    settings = Settings()
+    configure_server_logging(settings)
+    migrate(settings, args.revision)
     return 0
+
+
+def configure_server_logging(settings: Settings) -> None:
+    """`serve` and `migrate` log in the server's format (text or JSON) from the first line."""
+    from app.core.logging import uvicorn_log_config
+
+    logging.config.dictConfig(uvicorn_log_config(settings.log_level, settings.log_format))
 
 
 def _chat(args: argparse.Namespace) -> int:
@@ -111,21 +129,30 @@ def _chat(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="parley", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"parley {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
+    with_defaults = argparse.ArgumentDefaultsHelpFormatter
 
-    serve = commands.add_parser("serve", help="run the server (migrates the database first)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8000)
+    serve = commands.add_parser(
+        "serve",
+        help="run the server (migrates the database first)",
+        description="Run the server. Settings come from the environment and ./.env.",
+        formatter_class=with_defaults,
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8000, help="port to listen on")
     serve.add_argument("--workers", type=int, default=1, help="processes (needs BROKER_URL=redis)")
     serve.add_argument("--reload", action="store_true", help="restart on code changes (dev)")
     serve.add_argument("--no-migrate", action="store_true", help="skip `alembic upgrade head`")
     serve.set_defaults(handler=_serve)
 
-    migrate_cmd = commands.add_parser("migrate", help="upgrade the database schema")
-    migrate_cmd.add_argument("revision", nargs="?", default="head")
+    migrate_cmd = commands.add_parser(
+        "migrate", help="upgrade the database schema", formatter_class=with_defaults
+    )
+    migrate_cmd.add_argument("revision", nargs="?", default="head", help="target revision")
     migrate_cmd.set_defaults(handler=_migrate)
 
-    chat = commands.add_parser("chat", help="the terminal client")
+    chat = commands.add_parser("chat", help="the terminal client", formatter_class=with_defaults)
     chat.add_argument("--server", default="http://127.0.0.1:8000", help="Parley's base URL")
     chat.add_argument("--room", help="room to open first")
     chat.add_argument("--username", help="log in as (prompted if no saved session)")
@@ -143,6 +170,9 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"parley: configuration error: {exc}", file=sys.stderr)
         return 2
+    except MigrationFailed as exc:
+        print(f"parley: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         return 130
 

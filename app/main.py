@@ -13,6 +13,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.throttle import AuthThrottle
 from app.core import metrics
@@ -23,6 +24,7 @@ from app.core.errors import install_error_handlers
 from app.core.http_metrics import HttpMetrics
 from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimit, SharedLimiter
+from app.core.request_context import RequestIdMiddleware
 from app.core.security import PasswordHasher
 from app.delivery.asgi import KeepServerSend
 from app.delivery.broker import Broker, create_broker
@@ -36,6 +38,7 @@ from app.realtime.subscriptions import RoomHistory, RoomPresence, Subscriptions
 from app.rooms.router import router as rooms_router
 from app.state import AppState
 from app.users.router import router as users_router
+from app.web.docs import SWAGGER_UI_PARAMETERS, install_docs
 from app.web.router import router as web_router
 
 logger = logging.getLogger(__name__)
@@ -138,10 +141,13 @@ def create_app(
 
     app = FastAPI(
         title="Parley",
-        version="0.1.0",
+        version=__version__,
         description=DESCRIPTION,
         lifespan=lifespan,
-        swagger_ui_parameters={"persistAuthorization": True},
+        # Served by install_docs from packaged assets instead of FastAPI's CDN links.
+        docs_url=None,
+        redoc_url=None,
+        swagger_ui_parameters=SWAGGER_UI_PARAMETERS,
     )
     if config.cors_allow_origins:
         app.add_middleware(
@@ -151,6 +157,8 @@ def create_app(
             allow_methods=["*"],
             allow_headers=["*"],
         )
+    # Inside KeepServerSend, so WebSocket frames still go straight to the server's send.
+    app.add_middleware(RequestIdMiddleware)
     app.add_middleware(KeepServerSend)
     app.add_middleware(HttpMetrics)
     app.add_middleware(BodySizeLimit, max_bytes=config.max_request_body_bytes)
@@ -167,6 +175,7 @@ def create_app(
     app.include_router(messages_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
+    install_docs(app)
     return app
 
 

@@ -14,6 +14,7 @@ from app.auth.throttle import AuthThrottle
 from app.core import metrics
 from app.core.config import Settings
 from app.core.database import Database, Transaction
+from app.core.migrations import SchemaNotAtHead, check_schema, schema_head
 from app.core.ratelimit import KeyedLimit, SharedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.broker import Broker
@@ -43,6 +44,7 @@ class AppState:
     transaction: Transaction
 
     async def start(self) -> None:
+        schema_head()  # read the migration scripts once, now, rather than in the first probe
         await self.broker.start()
         metrics.BROKER_CONNECTED.set(1 if self.broker.healthy else 0)
         await self.presence.start()
@@ -63,12 +65,25 @@ class AppState:
         await self.limiter.close()
         self.hasher.close()
 
+    async def check_schema(self) -> None:
+        async with self.database.sessionmaker() as session:
+            await check_schema(session, schema_head())
+
     async def check_readiness(self) -> dict[str, str]:
         checks: dict[str, str] = {}
-        for name, probe in (("database", self.database.ping), ("broker", self.broker.ping)):
+        probes = (
+            ("database", self.database.ping),
+            # A server whose tables are missing or old answers 500s: it is not ready.
+            ("schema", self.check_schema),
+            ("broker", self.broker.ping),
+        )
+        for name, probe in probes:
             try:
                 await asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS)
                 checks[name] = "ok"
+            except SchemaNotAtHead as exc:
+                logger.warning("readiness: database schema %s", exc)
+                checks[name] = f"not at head: {exc}"
             except Exception as exc:  # readiness reports any failure rather than raising
                 logger.warning("readiness: %s unreachable: %s", name, exc)
                 checks[name] = f"unreachable: {type(exc).__name__}"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import importlib.metadata
 import os
+import re
 import sqlite3
 import subprocess
 from pathlib import Path
@@ -83,7 +85,6 @@ def test_serve_prepares_one_metrics_directory_for_its_workers(
     assert private.is_dir()
     assert not list(private.iterdir())
     private.rmdir()
-
     given = tmp_path / "prometheus"
     given.mkdir()
     (given / "counter_123.db").write_bytes(b"old values")
@@ -92,3 +93,33 @@ def test_serve_prepares_one_metrics_directory_for_its_workers(
     cli._prepare_metrics_dir(4)
     assert sorted(p.name for p in given.iterdir()) == ["notes.txt"]
     assert os.environ["PROMETHEUS_MULTIPROC_DIR"] == str(given)
+
+
+def test_version_and_help(tmp_path: Path) -> None:
+    version = run_parley("--version", cwd=tmp_path)
+    assert version.returncode == 0
+    assert version.stdout.strip() == f"parley {importlib.metadata.version('parley')}"
+    serve_help = run_parley("serve", "--help", cwd=tmp_path)
+    assert "(default: 127.0.0.1)" in serve_help.stdout
+    assert "(default: 8000)" in serve_help.stdout
+
+
+def test_migrate_logs_in_the_server_format_without_plugin_noise(tmp_path: Path) -> None:
+    database = tmp_path / "new" / "dir" / "chat.db"  # directories that do not exist yet
+    result = run_parley("migrate", cwd=tmp_path, DATABASE_URL=f"sqlite:///{database}")
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert any("Running upgrade" in line for line in lines)
+    assert not any("setup plugin" in line for line in lines), lines
+    # The server's text format: "<date> <time> LEVEL: [pid] logger: message".
+    pattern = re.compile(r"\d{4}-\d\d-\d\d [\d:,]+ [A-Z]+:\s+\[\d+\] [\w.]+: ")
+    assert all(pattern.match(line) for line in lines), lines
+
+
+def test_migrate_against_a_missing_database_says_so_in_one_line(tmp_path: Path) -> None:
+    url = "postgresql://nobody:hunter2-secret@127.0.0.1:1/parley"
+    result = run_parley("migrate", cwd=tmp_path, DATABASE_URL=url)
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert "cannot migrate postgresql+asyncpg://nobody:***@127.0.0.1:1/parley" in result.stderr
+    assert "hunter2-secret" not in result.stderr

@@ -43,14 +43,21 @@ class LoginForm(OAuth2PasswordRequestForm):
         self,
         *,
         grant_type: Annotated[str | None, Form(pattern="^password$")] = None,
-        username: Annotated[SafeText, Form(max_length=USERNAME_MAX_LENGTH)],
+        username: Annotated[SafeText, Form(max_length=USERNAME_MAX_LENGTH, examples=["alice"])],
         password: Annotated[
-            SafeText, Form(max_length=PASSWORD_MAX_LENGTH, json_schema_extra={"format": "password"})
+            SafeText,
+            Form(
+                max_length=PASSWORD_MAX_LENGTH,
+                examples=["correct horse battery"],
+                json_schema_extra={"format": "password"},
+            ),
         ],
-        scope: Annotated[SafeText, Form(max_length=1024)] = "",
-        client_id: Annotated[SafeText | None, Form(max_length=256)] = None,
+        scope: Annotated[SafeText, Form(max_length=1024, examples=[""])] = "",
+        # Parley has no OAuth2 clients: the examples leave these empty rather than "string".
+        client_id: Annotated[SafeText | None, Form(max_length=256, examples=[""])] = None,
         client_secret: Annotated[
-            SafeText | None, Form(max_length=256, json_schema_extra={"format": "password"})
+            SafeText | None,
+            Form(max_length=256, examples=[""], json_schema_extra={"format": "password"}),
         ] = None,
     ) -> None:
         super().__init__(

@@ -4,8 +4,14 @@ from fastapi import APIRouter, Request, status
 
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentAuth, LoginFormDep
-from app.auth.exceptions import InvalidCredentials, InvalidRefreshToken
+from app.auth.exceptions import (
+    InvalidAccessToken,
+    InvalidCredentials,
+    InvalidRefreshToken,
+    UsernameTaken,
+)
 from app.auth.schemas import LogoutRequest, RefreshRequest, Tokens
+from app.core.errors import RateLimited, error_responses
 from app.dependencies import SessionDep, StateDep
 from app.users.schemas import UserCreate, UserRead
 from app.users.service import username_key
@@ -13,7 +19,12 @@ from app.users.service import username_key
 router = APIRouter(prefix="/auth", tags=["auth"])
 
 
-@router.post("/signup", status_code=status.HTTP_201_CREATED, response_model=UserRead)
+@router.post(
+    "/signup",
+    status_code=status.HTTP_201_CREATED,
+    response_model=UserRead,
+    responses=error_responses(UsernameTaken, RateLimited),
+)
 async def signup(
     data: UserCreate, request: Request, session: SessionDep, state: StateDep
 ) -> object:
@@ -26,7 +37,7 @@ async def signup(
 @router.post(
     "/login",
     response_model=Tokens,
-    responses={401: {"description": "Incorrect username or password."}},
+    responses=error_responses(InvalidCredentials, RateLimited),
 )
 async def login(
     form: LoginFormDep,
@@ -55,7 +66,7 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/refresh", response_model=Tokens)
+@router.post("/refresh", response_model=Tokens, responses=error_responses(InvalidRefreshToken))
 async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
     """Trade a refresh token for a new pair; the old one stops working. Presenting a rotated
     token again revokes the whole session."""
@@ -70,7 +81,11 @@ async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
     return outcome
 
 
-@router.post("/logout", status_code=status.HTTP_204_NO_CONTENT)
+@router.post(
+    "/logout",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(InvalidAccessToken),
+)
 async def logout(data: LogoutRequest, auth: CurrentAuth, session: SessionDep) -> None:
     """Revoke the session: its access and refresh tokens stop working and its sockets close."""
     await auth_service.logout(session, auth, data.refresh_token)

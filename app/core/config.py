@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_seconds: int = Field(30 * 24 * 3600, ge=60)
     broker_url: str = "memory://"
     log_level: str = "INFO"
+    # text: readable lines for a terminal. json: one JSON object per line (with the request
+    # id, and the connection and user id for WebSocket work) for a log collector.
+    log_format: Literal["text", "json"] = "text"
     cors_allow_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
     db_pool_size: int = Field(10, ge=1)

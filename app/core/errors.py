@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
 from app.core.validation import scrub
 
@@ -65,6 +66,40 @@ class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"
     default_detail = "The service is temporarily unavailable; retry."
+
+
+class ErrorDetail(BaseModel):
+    """Every refusal's body (REST); WebSocket `error` frames carry the same `detail`."""
+
+    detail: str = Field(examples=["Room not found."])
+
+
+# The statuses every route may answer, documented where a route names its own errors.
+Responses = dict[int | str, dict[str, Any]]
+
+
+def error_responses(*errors: type[DomainError]) -> Responses:
+    """OpenAPI entries for the domain errors a route raises: one per status, with every
+    error's message as a named example, so /docs shows what really comes back."""
+    responses: Responses = {}
+    for error in errors:
+        entry = responses.setdefault(
+            error.status_code,
+            {"model": ErrorDetail, "description": "", "content": {"application/json": {}}},
+        )
+        examples = entry["content"]["application/json"].setdefault("examples", {})
+        examples[error.__name__] = {"value": {"detail": error.default_detail}}
+        entry["description"] = " / ".join(
+            example["value"]["detail"] for example in examples.values()
+        )
+        if error is RateLimited:
+            entry["headers"] = {
+                "Retry-After": {
+                    "description": "Seconds to wait before trying again.",
+                    "schema": {"type": "integer"},
+                }
+            }
+    return responses
 
 
 async def _render_domain_error(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,10 +1,14 @@
-"""Logging set-up. Tokens must never reach a log, so access lines are redacted."""
+"""Logging set-up: text or JSON lines, with request context, and no token in any line."""
 
 from __future__ import annotations
 
 import logging
 import re
 from typing import Any
+
+from pythonjsonlogger.json import JsonFormatter
+
+from app.core import request_context
 
 _TOKEN_IN_QUERY = re.compile(r"((?:^|[?&])(?:token|access_token|refresh_token)=)[^&\s\"']*")
 _BEARER = re.compile(r"(Bearer\s+)[A-Za-z0-9._~+/=-]+")
@@ -33,6 +37,47 @@ class RedactTokens(logging.Filter):
         return True
 
 
+class AddRequestContext(logging.Filter):
+    """Copies the request id, connection id and user id of the current task onto the record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.request_id = request_context.request_id.get()
+        record.connection_id = request_context.connection_id.get()
+        record.user_id = request_context.user_id.get()
+        return True
+
+
+class JsonLines(JsonFormatter):
+    """One JSON object per line: time, level, logger, message and the request's context.
+
+    python-json-logger does the encoding (exceptions, stack traces, odd values); this only
+    names the fields and splits uvicorn's access lines into fields a collector can query.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            "%(levelname)s %(name)s %(process)d %(message)s",
+            rename_fields={"levelname": "level", "name": "logger"},
+            timestamp="time",  # ISO 8601 in UTC, with microseconds
+        )
+
+    def add_fields(
+        self, log_data: dict[str, Any], record: logging.LogRecord, message_dict: dict[str, Any]
+    ) -> None:
+        super().add_fields(log_data, record, message_dict)
+        for name in ("request_id", "connection_id", "user_id"):
+            log_data[name] = getattr(record, name, None)
+        args = record.args
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5:
+            client, method, path, http_version, status = args
+            log_data.update(
+                client=client, method=method, path=path, http_version=http_version,
+                status_code=status,
+            )  # fmt: skip
+        # uvicorn's own records carry `color_message`, a copy of the message with ANSI codes.
+        log_data.pop("color_message", None)
+
+
 _FILTER = RedactTokens()
 
 
@@ -44,13 +89,16 @@ def install_token_redaction() -> None:
             target.addFilter(_FILTER)
 
 
-def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
-    """uvicorn's own format, with the redaction filter on every handler."""
-    return {
-        "version": 1,
-        "disable_existing_loggers": False,
-        "filters": {"redact_tokens": {"()": "app.core.logging.RedactTokens"}},
-        "formatters": {
+def uvicorn_log_config(level: str = "INFO", log_format: str = "text") -> dict[str, Any]:
+    """The server's logging: uvicorn's text format or JSON lines, with the redaction and
+    request-context filters on every handler, for uvicorn's loggers, Parley's and Alembic's."""
+    if log_format == "json":
+        formatters: dict[str, Any] = {
+            "default": {"()": "app.core.logging.JsonLines"},
+            "access": {"()": "app.core.logging.JsonLines"},
+        }
+    else:
+        formatters = {
             "default": {
                 "()": "uvicorn.logging.DefaultFormatter",
                 "fmt": "%(asctime)s %(levelprefix)s [%(process)d] %(name)s: %(message)s",
@@ -61,18 +109,26 @@ def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
                 "fmt": "%(asctime)s %(levelprefix)s [%(process)d] %(client_addr)s - "
                 '"%(request_line)s" %(status_code)s',
             },
+        }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "filters": {
+            "redact_tokens": {"()": "app.core.logging.RedactTokens"},
+            "request_context": {"()": "app.core.logging.AddRequestContext"},
         },
+        "formatters": formatters,
         "handlers": {
             "default": {
                 "class": "logging.StreamHandler",
                 "formatter": "default",
-                "filters": ["redact_tokens"],
+                "filters": ["redact_tokens", "request_context"],
                 "stream": "ext://sys.stderr",
             },
             "access": {
                 "class": "logging.StreamHandler",
                 "formatter": "access",
-                "filters": ["redact_tokens"],
+                "filters": ["redact_tokens", "request_context"],
                 "stream": "ext://sys.stdout",
             },
         },
@@ -81,5 +137,8 @@ def uvicorn_log_config(level: str = "INFO") -> dict[str, Any]:
             "uvicorn": {"handlers": ["default"], "level": level.upper(), "propagate": False},
             "uvicorn.error": {"level": level.upper()},
             "uvicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+            # Alembic announces each plugin it loads at INFO: noise on every start-up. Its
+            # "Running upgrade ..." lines stay.
+            "alembic.runtime.plugins": {"level": "WARNING"},
         },
     }

@@ -5,7 +5,8 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser, ReleasedAuth
-from app.core.errors import RateLimited
+from app.auth.exceptions import InvalidAccessToken
+from app.core.errors import Forbidden, RateLimited, Unavailable, error_responses
 from app.core.validation import BIGINT_MAX, MessageIdPath, RoomIdPath, SafeText
 from app.dependencies import SessionDep, StateDep
 from app.messages import search as search_service
@@ -17,13 +18,19 @@ from app.messages.schemas import (
     MessageUpdate,
     SearchResults,
 )
-from app.rooms.exceptions import NOT_VISIBLE
+from app.messages.sends import ClientIdReused
+from app.messages.service import MessageDeleted, MessageNotFound
+from app.rooms.exceptions import MEMBERS_ONLY, NotRoomMember, RoomNotFound
 from app.users.schemas import UserRead
 
-router = APIRouter(prefix="/rooms/{room_id}/messages", tags=["messages"])
+router = APIRouter(
+    prefix="/rooms/{room_id}/messages",
+    tags=["messages"],
+    responses=error_responses(InvalidAccessToken),
+)
 
 
-@router.get("", response_model=MessagesPage, responses=NOT_VISIBLE)
+@router.get("", response_model=MessagesPage, responses=MEMBERS_ONLY)
 async def list_messages(
     room_id: RoomIdPath,
     user: CurrentUser,
@@ -51,7 +58,7 @@ async def list_messages(
     response_model=MessageRead,
     responses={
         200: {"model": MessageRead, "description": "A repeated client_id: the original message."},
-        **NOT_VISIBLE,
+        **error_responses(RoomNotFound, NotRoomMember, ClientIdReused, RateLimited, Unavailable),
     },
 )
 async def send_message(
@@ -76,7 +83,7 @@ async def send_message(
     )
 
 
-@router.get("/search", response_model=SearchResults, responses=NOT_VISIBLE)
+@router.get("/search", response_model=SearchResults, responses=MEMBERS_ONLY)
 async def search_messages(
     room_id: RoomIdPath,
     user: CurrentUser,
@@ -92,7 +99,13 @@ async def search_messages(
     )
 
 
-@router.patch("/{message_id}", response_model=MessageRead, responses=NOT_VISIBLE)
+@router.patch(
+    "/{message_id}",
+    response_model=MessageRead,
+    responses=error_responses(
+        RoomNotFound, MessageNotFound, NotRoomMember, Forbidden, MessageDeleted
+    ),
+)
 async def edit_message(
     room_id: RoomIdPath,
     message_id: MessageIdPath,
@@ -104,7 +117,11 @@ async def edit_message(
     return await message_service.edit_message(session, user, room_id, message_id, data.body)
 
 
-@router.delete("/{message_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE)
+@router.delete(
+    "/{message_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(RoomNotFound, MessageNotFound, NotRoomMember, Forbidden),
+)
 async def delete_message(
     room_id: RoomIdPath, message_id: MessageIdPath, user: CurrentUser, session: SessionDep
 ) -> None:

@@ -3,10 +3,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from app.core.validation import Storable
-from app.users.schemas import UserRead
+from app.users.schemas import EXAMPLE_USER, UserRead
 
 MAX_BODY_LENGTH = 4000
 
@@ -20,6 +20,24 @@ ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128), Stora
 
 
 class MessageRead(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 314,
+                    "room_id": 1,
+                    "seq": 42,
+                    "author": EXAMPLE_USER,
+                    "body": "Hello everyone!",
+                    "created_at": "2026-11-21T10:02:00Z",
+                    "edited_at": None,
+                    "deleted": False,
+                    "client_id": "3f2b7c1e-5d1a-4c5e-9a63-1f0e2d4b8c7a",
+                }
+            ]
+        }
+    )
+
     id: int
     room_id: int
     seq: int
@@ -32,6 +50,14 @@ class MessageRead(BaseModel):
 
 
 class MessageCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"body": "Hello everyone!", "client_id": "3f2b7c1e-5d1a-4c5e-9a63-1f0e2d4b8c7a"}
+            ]
+        }
+    )
+
     body: MessageBody
     client_id: ClientId | None = Field(
         None, description="Your id for this send; sending it again returns the original."
@@ -39,6 +65,8 @@ class MessageCreate(BaseModel):
 
 
 class MessageUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"body": "Hello everyone (edited)"}]})
+
     body: MessageBody
 
 

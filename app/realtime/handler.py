@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket
 from app.auth import service as auth_service
 from app.auth.dependencies import SocketCaller
 from app.auth.exceptions import InvalidAccessToken
-from app.core import metrics
+from app.core import metrics, request_context
 from app.core.errors import DomainError
 from app.core.ratelimit import TokenBucket
 from app.delivery import events, frames
@@ -250,6 +250,10 @@ async def run_connection(
         limit=settings.ws_send_queue_size,
         close_timeout=settings.ws_close_timeout_seconds,
     )
+    # Every line logged for this connection from here on (its tasks inherit the context)
+    # names it and its user; JSON logs carry them as fields.
+    request_context.bind_connection(connection=connection.id, user=caller.user_id)
+    logger.info("connection %s of user %s opened", connection.id, caller.user_id)
     handler = ConnectionHandler(connection, services)
     hub.add(connection)
     connection.push(
@@ -271,3 +275,4 @@ async def run_connection(
     finally:
         metrics.WS_CONNECTIONS.dec()
         await services.subscriptions.disconnect(connection)
+        logger.info("connection %s of user %s closed", connection.id, caller.user_id)

@@ -1,13 +1,6 @@
 from __future__ import annotations
 
-from typing import Any
-
-from app.core.errors import Conflict, Forbidden, NotFound
-
-# OpenAPI: what every room-scoped route may answer when the room is hidden or missing.
-NOT_VISIBLE: dict[int | str, dict[str, Any]] = {
-    404: {"description": "No such room, or a private room you cannot see."}
-}
+from app.core.errors import Conflict, Forbidden, NotFound, error_responses
 
 
 class RoomNotFound(NotFound):
@@ -31,3 +24,9 @@ class MemberNotFound(NotFound):
 
 class OwnerCannotLeave(Conflict):
     default_detail = "The owner cannot leave: hand ownership to another member or delete the room."
+
+
+# OpenAPI: what room-scoped routes answer when the room is hidden or missing (404), and,
+# for those that need membership, when the caller is not a member of a public room (403).
+NOT_VISIBLE = error_responses(RoomNotFound)
+MEMBERS_ONLY = error_responses(RoomNotFound, NotRoomMember)

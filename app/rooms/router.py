@@ -5,11 +5,21 @@ from typing import Annotated
 from fastapi import APIRouter, Query, Response, status
 
 from app.auth.dependencies import CurrentUser
+from app.auth.exceptions import InvalidAccessToken
+from app.core.errors import Conflict, Forbidden, error_responses
 from app.core.validation import RoomIdPath, SafeText, UserIdPath
 from app.dependencies import SessionDep
 from app.rooms import membership as membership_service
 from app.rooms import service as room_service
-from app.rooms.exceptions import NOT_VISIBLE
+from app.rooms.exceptions import (
+    MEMBERS_ONLY,
+    NOT_VISIBLE,
+    MemberNotFound,
+    NotRoomMember,
+    OwnerCannotLeave,
+    RoomNameTaken,
+    RoomNotFound,
+)
 from app.rooms.schemas import (
     MemberRead,
     MembershipUpdate,
@@ -21,11 +31,17 @@ from app.rooms.schemas import (
     RoomsPage,
     RoomUpdate,
 )
+from app.users.service import UserNotFound
 
-router = APIRouter(prefix="/rooms", tags=["rooms"])
+router = APIRouter(prefix="/rooms", tags=["rooms"], responses=error_responses(InvalidAccessToken))
 
 
-@router.post("", status_code=status.HTTP_201_CREATED, response_model=RoomForCaller)
+@router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoomForCaller,
+    responses=error_responses(RoomNameTaken),
+)
 async def create_room(data: RoomCreate, user: CurrentUser, session: SessionDep) -> RoomForCaller:
     """Create a room; you become its owner. Names are unique regardless of case."""
     return await room_service.create_room(session, user, data)
@@ -48,7 +64,11 @@ async def read_room(room_id: RoomIdPath, user: CurrentUser, session: SessionDep)
     return await room_service.read_room(session, user, room_id)
 
 
-@router.patch("/{room_id}", response_model=RoomForCaller, responses=NOT_VISIBLE)
+@router.patch(
+    "/{room_id}",
+    response_model=RoomForCaller,
+    responses=error_responses(RoomNotFound, NotRoomMember, Forbidden, RoomNameTaken),
+)
 async def update_room(
     room_id: RoomIdPath, data: RoomUpdate, user: CurrentUser, session: SessionDep
 ) -> RoomForCaller:
@@ -56,13 +76,17 @@ async def update_room(
     return await room_service.update_room(session, user, room_id, data)
 
 
-@router.delete("/{room_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE)
+@router.delete(
+    "/{room_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(RoomNotFound, NotRoomMember, Forbidden),
+)
 async def delete_room(room_id: RoomIdPath, user: CurrentUser, session: SessionDep) -> None:
     """Delete the room and its history (owner). Subscribers get `room.deleted`."""
     await room_service.delete_room(session, user, room_id)
 
 
-@router.get("/{room_id}/members", response_model=MembersPage, responses=NOT_VISIBLE)
+@router.get("/{room_id}/members", response_model=MembersPage, responses=MEMBERS_ONLY)
 async def list_members(room_id: RoomIdPath, user: CurrentUser, session: SessionDep) -> MembersPage:
     """The room's members, owner first (members only)."""
     return MembersPage(members=await membership_service.list_members(session, user, room_id))
@@ -71,7 +95,10 @@ async def list_members(room_id: RoomIdPath, user: CurrentUser, session: SessionD
 @router.put(
     "/{room_id}/members/{user_id}",
     response_model=MemberRead,
-    responses={201: {"model": MemberRead, "description": "Joined or added."}, **NOT_VISIBLE},
+    responses={
+        201: {"model": MemberRead, "description": "Joined or added."},
+        **error_responses(RoomNotFound, UserNotFound, NotRoomMember, Forbidden, Conflict),
+    },
 )
 async def put_member(
     room_id: RoomIdPath,
@@ -91,7 +118,11 @@ async def put_member(
 
 
 @router.delete(
-    "/{room_id}/members/{user_id}", status_code=status.HTTP_204_NO_CONTENT, responses=NOT_VISIBLE
+    "/{room_id}/members/{user_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    responses=error_responses(
+        RoomNotFound, MemberNotFound, NotRoomMember, Forbidden, OwnerCannotLeave
+    ),
 )
 async def remove_member(
     room_id: RoomIdPath, user_id: UserIdPath, user: CurrentUser, session: SessionDep
@@ -100,7 +131,7 @@ async def remove_member(
     await membership_service.remove_member(session, user, room_id, user_id)
 
 
-@router.put("/{room_id}/read", response_model=ReadMarkerRead, responses=NOT_VISIBLE)
+@router.put("/{room_id}/read", response_model=ReadMarkerRead, responses=MEMBERS_ONLY)
 async def mark_read(
     room_id: RoomIdPath, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
 ) -> ReadMarkerRead:

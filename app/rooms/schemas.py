@@ -18,12 +18,20 @@ Topic = Annotated[str, StringConstraints(strip_whitespace=True, max_length=500),
 
 
 class RoomCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [{"name": "general", "topic": "Anything goes", "visibility": "public"}]
+        }
+    )
+
     name: RoomName = Field(description="1-64 letters, digits, `_`, `.` or `-`; unique (any case).")
     topic: Topic = ""
     visibility: Visibility = Visibility.PUBLIC
 
 
 class RoomUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"topic": "Release planning"}]})
+
     name: RoomName | None = None
     topic: Topic | None = None
     visibility: Visibility | None = None
@@ -51,6 +59,25 @@ class RoomForCaller(RoomRead):
     """A room as the caller sees it: their role, read marker and unread count (null if not
     a member)."""
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "id": 1,
+                    "name": "general",
+                    "topic": "Anything goes",
+                    "visibility": "public",
+                    "created_by": 1,
+                    "created_at": "2026-11-21T09:31:00Z",
+                    "last_seq": 42,
+                    "role": "owner",
+                    "unread_count": 2,
+                    "last_read_seq": 40,
+                }
+            ]
+        }
+    )
+
     role: Role | None
     unread_count: int | None
     last_read_seq: int | None
@@ -71,10 +98,14 @@ class MembersPage(BaseModel):
 
 
 class MembershipUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"role": "member"}]})
+
     role: Role | None = Field(None, description="Default `member`; owner/admin may set roles.")
 
 
 class ReadMarkerUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"seq": 42}]})
+
     seq: DbSeq = Field(description="The highest seq you have read.")
 
 

@@ -5,12 +5,14 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from app.auth.dependencies import CurrentUser
+from app.auth.exceptions import InvalidAccessToken
+from app.core.errors import error_responses
 from app.core.validation import SafeText, UserIdPath
 from app.dependencies import SessionDep
 from app.users import service as user_service
 from app.users.schemas import UserRead, UsersPage, UserUpdate
 
-router = APIRouter(prefix="/users", tags=["users"])
+router = APIRouter(prefix="/users", tags=["users"], responses=error_responses(InvalidAccessToken))
 
 
 @router.get("/me", response_model=UserRead)
@@ -37,6 +39,8 @@ async def find_users(
     return UsersPage(users=[UserRead.model_validate(u) for u in users])
 
 
-@router.get("/{user_id}", response_model=UserRead)
+@router.get(
+    "/{user_id}", response_model=UserRead, responses=error_responses(user_service.UserNotFound)
+)
 async def read_user(user_id: UserIdPath, _user: CurrentUser, session: SessionDep) -> object:
     return await user_service.get_user(session, user_id)

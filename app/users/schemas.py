@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from app.core.validation import SafeText, Storable
 
@@ -18,10 +18,19 @@ DisplayName = Annotated[
 ]
 
 
+# Examples in the OpenAPI document (what /docs pre-fills), rather than Swagger's "string".
+EXAMPLE_USER: dict[str, JsonValue] = {
+    "id": 1,
+    "username": "alice",
+    "display_name": "Alice",
+    "created_at": "2026-11-21T09:30:00Z",
+}
+
+
 class UserRead(BaseModel):
     """The public face of an account; never its password hash."""
 
-    model_config = ConfigDict(from_attributes=True)
+    model_config = ConfigDict(from_attributes=True, json_schema_extra={"examples": [EXAMPLE_USER]})
 
     id: int
     username: str
@@ -30,12 +39,22 @@ class UserRead(BaseModel):
 
 
 class UserCreate(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"username": "alice", "password": "correct horse battery", "display_name": "Alice"}
+            ]
+        }
+    )
+
     username: Username = Field(description="3-32 characters of letters, digits, `_`, `.`, `-`.")
     password: Password = Field(description="8-128 characters.")
     display_name: DisplayName | None = Field(None, description="Defaults to the username.")
 
 
 class UserUpdate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"display_name": "Alice Liddell"}]})
+
     display_name: DisplayName
 
 

@@ -38,7 +38,9 @@ class LiveServer:
         cwd: Path,
         port: int | None = None,
         args: tuple[str, ...] = ("--no-migrate",),
+        executable: str = PARLEY,
     ) -> None:
+        self.executable = executable
         self.port = port or free_port()
         self.env = env
         self.cwd = cwd
@@ -57,7 +59,7 @@ class LiveServer:
     def start(self, timeout: float = 30.0) -> LiveServer:
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [PARLEY, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+            [self.executable, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
             cwd=self.cwd,
             env=self.env,
             stdout=log,
