@@ -125,13 +125,20 @@ class Connection:
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
         try:
             await receive_loop()
+            # The loop may end because we closed (an oversized frame: 1009): the close frame
+            # must reach the wire before the ASGI app returns, or the server drops the socket
+            # without one (1006). `_send_close` bounds its own wait.
+            self._reader = None  # nothing left to cancel: the reader is done reading
+            await self.close_sent()
         except asyncio.CancelledError:
             if not self._reader_stopped:
                 raise
             # We stopped the reader ourselves (the peer never took the close frame).
-            if self._reader is not None:
-                self._reader.uncancel()
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
         finally:
+            self._reader = None
             self._closing = True
             self._writer.cancel()
             if self._expiry is not None:
@@ -149,6 +156,12 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
         self._close_task = asyncio.create_task(self._send_close(code, reason))
+
+    async def close_sent(self) -> None:
+        """Wait (bounded) until a close begun with `close` has gone out, if one was begun."""
+        close_task = self._close_task
+        if close_task is not None and not close_task.done():
+            await asyncio.wait({close_task}, timeout=self.close_timeout + 1)
 
     async def _send_close(self, code: int, reason: str) -> None:
         try:

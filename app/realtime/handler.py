@@ -244,5 +244,6 @@ async def run_connection(
         # (1011) instead of a dropped socket, and every resource is released below.
         logger.exception("connection %s of user %s failed", connection.id, connection.user_id)
         connection.close(INTERNAL_ERROR, "internal error")
+        await connection.close_sent()
     finally:
         await state.subscriptions.disconnect(connection)
