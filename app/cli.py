@@ -15,6 +15,7 @@ if TYPE_CHECKING:  # Alembic is imported when needed: `parley chat` never needs 
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 MAX_FRAME_BYTES = 64 * 1024
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -38,6 +39,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.logging import uvicorn_log_config
+    from app.serving import serve
 
     settings = ensure_secret_key(Settings())
     if args.workers > 1 and settings.broker_url.startswith("memory"):
@@ -48,7 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if not args.no_migrate:
         migrate(settings)
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:app",
         host=args.host,
         port=args.port,
@@ -58,9 +60,10 @@ def _serve(args: argparse.Namespace) -> int:
         ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.ws_compression,
         proxy_headers=True,
+        # The app's drain (SHUTDOWN_DRAIN_SECONDS) runs first; this bounds what follows.
         timeout_graceful_shutdown=10,
     )
-    return 0
+    return 0 if serve(config) else STARTUP_FAILURE
 
 
 def _migrate(args: argparse.Namespace) -> int:

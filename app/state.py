@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
+import math
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 
@@ -25,6 +26,16 @@ logger = logging.getLogger(__name__)
 READINESS_TIMEOUT_SECONDS = 2.0
 
 
+async def poll_until(condition: Callable[[], bool], seconds: float, every: float = 0.02) -> bool:
+    """Wait until `condition()` holds, for at most `seconds`; whether it does. For states
+    that no event announces (all queues flushed), and only at shutdown."""
+    for _ in range(max(0, math.ceil(seconds / every))):
+        if condition():
+            return True
+        await asyncio.sleep(every)
+    return condition()
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -36,6 +47,8 @@ class AppState:
     presence: Presence = field(init=False)
     subscriptions: Subscriptions = field(init=False)
     committer: MessageCommitter = field(init=False)
+    # Set when shutdown begins: connections stop reading frames (see `drain`).
+    draining: bool = field(init=False, default=False)
 
     def __post_init__(self) -> None:
         self.broker = create_broker(self.settings.broker_url)
@@ -70,14 +83,39 @@ class AppState:
         await self.presence.start()
         self.committer.start()
 
-    async def stop(self) -> None:
-        # Clients are told to reconnect (1012) and resume with since_seq elsewhere or later.
+    async def drain(self, seconds: float) -> None:
+        """Shut down without losing an acknowledgement, in at most about `seconds`
+        (plus the bounded wait for the close frames).
+
+        New sends are refused (`unavailable`; the client retries elsewhere or later with the
+        same client_id), the committer stores and reports what it holds, each connection's
+        queue (acks, messages already committed) goes out, then every socket is closed with
+        1012 so that clients reconnect and resume with since_seq/since_rev.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         hub = self.subscriptions.hub
+        self.draining = True
+        try:
+            # Shielded inside: running out of time leaves the committer running, not broken.
+            await asyncio.wait_for(self.committer.drain(), seconds)
+        except TimeoutError:
+            logger.warning("shutdown: commits still running after %.1f s; closing anyway", seconds)
+        flushed = await poll_until(
+            lambda: all(c.flushed for c in hub.connections), deadline - loop.time()
+        )
+        if not flushed:
+            unflushed = sum(1 for c in hub.connections if not c.flushed)
+            logger.warning("shutdown: %d connections still had frames queued", unflushed)
         hub.close_all(1012, "server restarting")
-        for _ in range(50):
-            if not hub.connections:
-                break
-            await asyncio.sleep(0.1)
+        await poll_until(lambda: not hub.connections, self.settings.ws_close_timeout_seconds + 0.5)
+
+    async def stop(self) -> None:
+        # Served by `parley serve`, `drain` already ran before the server closed the sockets;
+        # served by plain uvicorn, the sockets are already closed (1012) by the time the
+        # lifespan ends, and this still stores what the committer holds.
+        await self.drain(self.settings.shutdown_drain_seconds)
+        hub = self.subscriptions.hub
         await self.committer.stop()
         await hub.stop()
         await self.presence.stop()

@@ -73,12 +73,20 @@ class MessageCommitter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="parley-group-commit")
 
-    async def stop(self) -> None:
-        """Store what is already waiting, then stop taking sends."""
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def drain(self) -> None:
+        """Stop taking sends and store (and report) what is already waiting."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        """`drain`, then release the store."""
+        await self.drain()
         await self._store.close()
 
     def submit(self, submission: Submission) -> None:

@@ -27,6 +27,7 @@ class Connection:
     __slots__ = (
         "_close_task",
         "_closing",
+        "_closing_waiter",
         "_drain_waiter",
         "_expiry",
         "_limit",
@@ -75,6 +76,7 @@ class Connection:
         self._reader_stopped = False
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        self._closing_waiter: asyncio.Future[None] | None = None  # made only when awaited
         self._expiry: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
@@ -83,6 +85,14 @@ class Connection:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def flushed(self) -> bool:
+        """Everything queued has been handed to the server (or the connection is ending)."""
+        writer = self._writer
+        if self._closing or writer is None or writer.done():
+            return True
+        return not self._queue and self._wakeup is not None
 
     @property
     def backlog(self) -> int:
@@ -145,6 +155,14 @@ class Connection:
                 self._expiry.cancel()
             self._wake_drainer()
 
+    async def until_closing(self) -> None:
+        """Return once the connection has begun to close (or the peer is gone)."""
+        if self._closing:
+            return
+        if self._closing_waiter is None:
+            self._closing_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._closing_waiter)
+
     def close(self, code: int, reason: str = "") -> None:
         """Stop sending, drop what is queued and close with `code`. Safe to call repeatedly."""
         if self._closing:
@@ -196,6 +214,8 @@ class Connection:
             self._wake_drainer()
 
     def _wake_drainer(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        # Called wherever `_closing` becomes true, so it also wakes `until_closing`.
+        for waiter in (self._drain_waiter, self._closing_waiter if self._closing else None):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiter = None

@@ -59,6 +59,15 @@ class ConnectionHandler:
         # Each frame is handled in a call of its own, so that nothing of the last one stays
         # referenced while the connection waits: most connections wait most of the time.
         while await self.on_message(await receive()):
+            if self.state.draining:
+                await self._read_no_more(receive)
+                return
+
+    async def _read_no_more(self, receive: Callable[[], Awaitable[Message]]) -> None:
+        """The server is draining: take no new frames (TCP pushes back on the client) until
+        the drain closes the connection, then read only up to the disconnect."""
+        await self.connection.until_closing()
+        while (await receive())["type"] != "websocket.disconnect":
             pass
 
     async def on_message(self, message: Message) -> bool:
