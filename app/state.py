@@ -23,7 +23,7 @@ from app.realtime.subscriptions import Subscriptions
 
 logger = logging.getLogger(__name__)
 
-READINESS_TIMEOUT_SECONDS = 2.0
+READINESS_TIMEOUT_SECONDS = 1.0
 
 
 async def poll_until(condition: Callable[[], bool], seconds: float, every: float = 0.02) -> bool:
@@ -49,6 +49,8 @@ class AppState:
     committer: MessageCommitter = field(init=False)
     # Set when shutdown begins: connections stop reading frames (see `drain`).
     draining: bool = field(init=False, default=False)
+    # Readiness checks failing at the last probe (their outage is logged once).
+    _unready: set[str] = field(init=False, default_factory=set)
 
     def __post_init__(self) -> None:
         self.broker = create_broker(self.settings.broker_url)
@@ -122,12 +124,25 @@ class AppState:
         await self.broker.stop()
 
     async def check_readiness(self) -> dict[str, str]:
+        """Probe the database and the broker in parallel, within READINESS_TIMEOUT_SECONDS
+        in all: a load balancer's probe must not hang on a paused dependency."""
+        probes = {"database": self.database.ping, "broker": self.broker.ping}
+        results = await asyncio.gather(
+            *(asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS) for probe in probes.values()),
+            return_exceptions=True,
+        )
         checks: dict[str, str] = {}
-        for name, probe in (("database", self.database.ping), ("broker", self.broker.ping)):
-            try:
-                await asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS)
+        for name, result in zip(probes, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                checks[name] = f"unreachable: {type(result).__name__}"
+                if name not in self._unready:  # log transitions, not every probe
+                    self._unready.add(name)
+                    logger.warning("readiness: %s unreachable: %r", name, result)
+            else:
                 checks[name] = "ok"
-            except Exception as exc:  # readiness reports any failure rather than raising
-                logger.warning("readiness: %s unreachable: %s", name, exc)
-                checks[name] = f"unreachable: {type(exc).__name__}"
+                if name in self._unready:
+                    self._unready.discard(name)
+                    logger.warning("readiness: %s reachable again", name)
         return checks
