@@ -18,7 +18,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from app.core.database import Database, EventSink
+from app.core.database import Database, EventSink, is_unavailable
 from app.core.errors import DomainError, Unavailable
 from app.messages.pg_store import PostgresStore
 from app.messages.sends import (
@@ -169,12 +169,23 @@ class MessageCommitter:
                     continue
                 break
             except StoreUnavailable as exc:
-                logger.error("group commit: %d sends not stored: %s", len(todo), exc)
+                # An outage, expected and handled (the senders get `unavailable` and retry).
+                logger.warning("group commit: %d sends not stored: %s", len(todo), exc)
                 break
-            except Exception:
+            except Exception as exc:
                 # The loop must outlive a bad batch, or every later send would hang: refuse
                 # this batch (never ack it) and keep serving.
-                logger.exception("group commit: unexpected failure, %d sends refused", len(todo))
+                if is_unavailable(exc):
+                    logger.warning(
+                        "group commit: database unavailable (%s: %s); %d sends refused",
+                        type(exc).__name__,
+                        exc,
+                        len(todo),
+                    )
+                else:
+                    logger.exception(
+                        "group commit: unexpected failure, %d sends refused", len(todo)
+                    )
                 break
             if len(todo) == len(batch):
                 return stored  # the usual case: nothing was left out

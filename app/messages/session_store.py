@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.database import utcnow
@@ -24,6 +25,7 @@ from app.messages.sends import (
     Outcome,
     RepeatedClientId,
     Send,
+    StoreConnectionLost,
     Stored,
     StoreUnavailable,
     message_json,
@@ -45,7 +47,12 @@ class SessionStore:
         except IntegrityError as exc:
             raise RepeatedClientId() from exc
         except DBAPIError as exc:
+            if exc.connection_invalidated:  # lost under the batch: it may have committed
+                raise StoreConnectionLost(str(exc.orig)) from exc
             raise StoreUnavailable(str(exc)) from exc
+        except (OSError, PoolTimeout) as exc:
+            # Drivers raise a refused connection unwrapped; the pool times out on checkout.
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         return None
