@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
@@ -118,3 +119,55 @@ async def test_the_websocket_handshake_is_refused_with_503_while_the_database_re
         assert refused.value.response.status_code == 503
         assert refused.value.response.headers.get("Retry-After") == "1"
     assert "Traceback" not in outage_server.logs()
+
+
+def test_only_availability_errors_count_as_an_outage() -> None:
+    import sqlite3
+
+    import asyncpg
+    from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from app.core.database import is_unavailable
+
+    def wrapped(cause: BaseException) -> OperationalError:
+        return OperationalError("SELECT 1", {}, cause)
+
+    outages: list[BaseException] = [
+        ConnectionRefusedError(111, "Connection refused"),
+        TimeoutError(),  # a pool checkout or a connect that timed out
+        PoolTimeout("QueuePool limit of size 10 overflow 10 reached"),
+        wrapped(sqlite3.OperationalError("unable to open database file")),
+        wrapped(sqlite3.OperationalError("database is locked")),
+        wrapped(asyncpg.CannotConnectNowError("the database system is starting up")),
+        wrapped(asyncpg.AdminShutdownError("terminating connection")),
+    ]
+    bugs: list[BaseException] = [
+        wrapped(sqlite3.OperationalError("no such table: rooms")),
+        ProgrammingError("SELECT", {}, Exception("syntax error at or near")),
+        IntegrityError("INSERT", {}, Exception("duplicate key value")),
+        FileNotFoundError(2, "No such file or directory"),
+        ValueError("a bug"),
+    ]
+    assert [e for e in outages if not is_unavailable(e)] == []
+    assert [e for e in bugs if is_unavailable(e)] == []
+
+
+async def test_a_real_bug_stays_a_500_and_an_outage_becomes_a_503(app: FastAPI) -> None:
+    from sqlalchemy.exc import OperationalError, ProgrammingError
+
+    async def bug() -> None:
+        raise ProgrammingError("SELECT nonsense", {}, Exception("syntax error"))
+
+    async def outage() -> None:
+        raise OperationalError("SELECT 1", {}, ConnectionResetError(104, "reset by peer"))
+
+    app.add_api_route("/test-bug", bug)
+    app.add_api_route("/test-outage", outage)
+    transport = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+        assert (await client.get("/test-bug")).status_code == 500
+        response = await client.get("/test-outage")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "detail" in response.json()
