@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import signal
+from pathlib import Path
 
 import httpx
 import orjson
@@ -13,7 +14,7 @@ from websockets.exceptions import ConnectionClosed
 
 from app.core.database import create_engine
 from tests.support.rooms import add_member, create_room
-from tests.support.server import ServerFactory
+from tests.support.server import LiveServer, ServerFactory, server_environment
 from tests.support.users import TestUser, UserFactory
 from tests.support.ws import WsClient
 
@@ -109,3 +110,27 @@ async def test_sigterm_acks_every_committed_send_then_closes_1012(
     assert stored, "the test must send while the server shuts down"
     assert stored - acked == set(), f"{len(stored - acked)} of {len(stored)} stored sends unacked"
     assert acked <= stored
+
+
+async def test_plain_uvicorn_still_closes_1012_and_shuts_down_cleanly(
+    live_database: str, tmp_path: Path
+) -> None:
+    """The fallback: uvicorn closes the sockets itself, the lifespan's stop() drains the
+    committer and returns promptly."""
+    env = server_environment(live_database, tmp_path)
+    server = LiveServer(env=env, cwd=tmp_path, plain_uvicorn=True).start()
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url) as api:
+            user = await UserFactory(api).create()
+            room = await create_room(api, user)
+        client = await WsClient.connect(server.ws_url, user.access_token)
+        await client.subscribe(room["id"])
+        assert server.process is not None
+        server.process.send_signal(signal.SIGTERM)
+        assert await client.closed() == 1012
+        server.process.wait(15)
+    finally:
+        server.stop()
+    logs = server.logs()
+    assert "Application shutdown complete" in logs
+    assert "Traceback" not in logs
