@@ -34,6 +34,7 @@ logger = logging.getLogger(__name__)
 
 FRAME_TOO_BIG = 1009
 INTERNAL_ERROR = 1011
+SERVER_RESTARTING = 1012
 TYPING_INTERVAL_SECONDS = 1.0
 
 
@@ -228,6 +229,11 @@ async def run_connection(
     """Accept (the token was already checked), greet, serve frames until either side closes."""
     settings = state.settings
     await websocket.accept()
+    if state.draining:
+        # A handshake that finished while the server drains: 1012 sends the client to
+        # reconnect (elsewhere, or after the restart) rather than to re-authenticate.
+        await websocket.close(SERVER_RESTARTING, "server restarting")
+        return
     connection = Connection(
         websocket,
         user_id=caller.user_id,
