@@ -19,6 +19,7 @@ from app.core.migrations import alembic_config
 __all__ = ["alembic_config", "build_parser", "main", "migrate"]
 
 MAX_FRAME_BYTES = 64 * 1024
+STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
 
 
 class MigrationFailed(RuntimeError):
@@ -49,6 +50,7 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.logging import uvicorn_log_config
+    from app.serving import serve
 
     settings = Settings()
     configure_server_logging(settings)
@@ -62,7 +64,7 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         migrate(settings)
     _prepare_metrics_dir(args.workers if not args.reload else 1)
-    uvicorn.run(
+    config = uvicorn.Config(
         "app.main:app",
         host=args.host,
         port=args.port,
@@ -76,9 +78,10 @@ def _serve(args: argparse.Namespace) -> int:
         proxy_headers=False,
         # uvicorn has no deadline for reading a request head; this protocol adds one.
         http="app.core.http_server:HeadTimeoutProtocol",
+        # The app's drain (SHUTDOWN_DRAIN_SECONDS) runs first; this bounds what follows.
         timeout_graceful_shutdown=10,
     )
-    return 0
+    return 0 if serve(config) else STARTUP_FAILURE
 
 
 def _prepare_metrics_dir(workers: int) -> None:

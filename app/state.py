@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
 
 from app.auth.throttle import AuthThrottle
 from app.core import metrics
@@ -24,7 +26,17 @@ from app.messages.group_commit import MessageCommitter
 
 logger = logging.getLogger(__name__)
 
-READINESS_TIMEOUT_SECONDS = 2.0
+READINESS_TIMEOUT_SECONDS = 1.0
+
+
+async def poll_until(condition: Callable[[], bool], seconds: float, every: float = 0.02) -> bool:
+    """Wait until `condition()` holds, for at most `seconds`; whether it does. For states
+    that no event announces (all queues flushed), and only at shutdown."""
+    for _ in range(max(0, math.ceil(seconds / every))):
+        if condition():
+            return True
+        await asyncio.sleep(every)
+    return condition()
 
 
 @dataclass
@@ -42,6 +54,10 @@ class AppState:
     committer: MessageCommitter
     # A short unit of work whose events are published once it has committed.
     transaction: Transaction
+    # Set when shutdown begins: connections stop reading frames (see `drain`).
+    draining: bool = False
+    # Readiness checks failing at the last probe (their outage is logged once).
+    _unready: set[str] = field(default_factory=set)
 
     async def start(self) -> None:
         schema_head()  # read the migration scripts once, now, rather than in the first probe
@@ -50,16 +66,40 @@ class AppState:
         await self.presence.start()
         self.committer.start()
 
-    async def stop(self) -> None:
-        # Clients are told to reconnect (1012) and resume with since_seq elsewhere or later.
+    async def drain(self, seconds: float) -> None:
+        """Shut down without losing an acknowledgement, in at most about `seconds`
+        (plus the bounded wait for the close frames).
+
+        New sends are refused (`unavailable`; the client retries elsewhere or later with the
+        same client_id), the committer stores and reports what it holds, each connection's
+        queue (acks, messages already committed) goes out, then every socket is closed with
+        1012 so that clients reconnect and resume with since_seq/since_rev.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + seconds
         hub = self.hub
+        self.draining = True
+        try:
+            # Shielded inside: running out of time leaves the committer running, not broken.
+            await asyncio.wait_for(self.committer.drain(), seconds)
+        except TimeoutError:
+            logger.warning("shutdown: commits still running after %.1f s; closing anyway", seconds)
+        flushed = await poll_until(
+            lambda: all(c.flushed for c in hub.connections), deadline - loop.time()
+        )
+        if not flushed:
+            unflushed = sum(1 for c in hub.connections if not c.flushed)
+            logger.warning("shutdown: %d connections still had frames queued", unflushed)
         hub.close_all(1012, "server restarting")
-        for _ in range(50):
-            if not hub.connections:
-                break
-            await asyncio.sleep(0.1)
+        await poll_until(lambda: not hub.connections, self.settings.ws_close_timeout_seconds + 0.5)
+
+    async def stop(self) -> None:
+        # Served by `parley serve`, `drain` already ran before the server closed the sockets;
+        # served by plain uvicorn, the sockets are already closed (1012) by the time the
+        # lifespan ends, and this still stores what the committer holds.
+        await self.drain(self.settings.shutdown_drain_seconds)
         await self.committer.stop()
-        await hub.stop()
+        await self.hub.stop()
         await self.presence.stop()
         await self.broker.stop()
         await self.limiter.close()
@@ -70,21 +110,34 @@ class AppState:
             await check_schema(session, schema_head())
 
     async def check_readiness(self) -> dict[str, str]:
-        checks: dict[str, str] = {}
-        probes = (
-            ("database", self.database.ping),
+        """Probe the database, its schema and the broker in parallel, within
+        READINESS_TIMEOUT_SECONDS in all: a load balancer's probe must not hang on a paused
+        dependency. Outages are logged when they start and end, not at every probe."""
+        probes = {
+            "database": self.database.ping,
             # A server whose tables are missing or old answers 500s: it is not ready.
-            ("schema", self.check_schema),
-            ("broker", self.broker.ping),
+            "schema": self.check_schema,
+            "broker": self.broker.ping,
+        }
+        results = await asyncio.gather(
+            *(asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS) for probe in probes.values()),
+            return_exceptions=True,
         )
-        for name, probe in probes:
-            try:
-                await asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS)
+        checks: dict[str, str] = {}
+        for name, result in zip(probes, results, strict=True):
+            if isinstance(result, asyncio.CancelledError):
+                raise result
+            if isinstance(result, BaseException):
+                if isinstance(result, SchemaNotAtHead):
+                    checks[name] = f"not at head: {result}"
+                else:
+                    checks[name] = f"unreachable: {type(result).__name__}"
+                if name not in self._unready:  # log transitions, not every probe
+                    self._unready.add(name)
+                    logger.warning("readiness: %s: %s", name, checks[name])
+            else:
                 checks[name] = "ok"
-            except SchemaNotAtHead as exc:
-                logger.warning("readiness: database schema %s", exc)
-                checks[name] = f"not at head: {exc}"
-            except Exception as exc:  # readiness reports any failure rather than raising
-                logger.warning("readiness: %s unreachable: %s", name, exc)
-                checks[name] = f"unreachable: {type(exc).__name__}"
+                if name in self._unready:
+                    self._unready.discard(name)
+                    logger.warning("readiness: %s ok again", name)
         return checks

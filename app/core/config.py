@@ -91,6 +91,9 @@ class Settings(BaseSettings):
     commit_batch_size: int = Field(500, ge=1)
     commit_queue_size: int = Field(20000, ge=1)
     presence_ttl_seconds: int = Field(30, ge=3)
+    # On SIGTERM (`parley serve`): how long the server may take to commit what it holds and
+    # deliver the acks and messages already committed before it closes every socket (1012).
+    shutdown_drain_seconds: float = Field(10.0, ge=0, le=300)
 
     # GET /metrics (Prometheus). Off: 404. With a token, scrapers must send
     # `Authorization: Bearer <token>`; empty leaves it open (keep it off the public network).

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import sqlite3
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -62,6 +66,74 @@ class UTCDateTime(TypeDecorator[datetime]):
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime}
+
+
+# Errors that mean "the database cannot be reached or refuses work for now" (an outage:
+# 503, retry later), as opposed to "this statement is wrong" (a bug: 500, with a traceback).
+ASYNCPG_OUTAGES = (
+    asyncpg.PostgresConnectionError,  # connection refused, lost, does not exist
+    asyncpg.CannotConnectNowError,  # starting up or shutting down
+    asyncpg.AdminShutdownError,  # pg_terminate_backend, smart/fast shutdown
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+SQLITE_OUTAGES = ("unable to open database file", "database is locked", "disk i/o error")
+# OSErrors that name a local file rather than a network peer are bugs or configuration.
+LOCAL_OS_ERRORS = (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` (or what it wraps) says the database is unreachable or refusing work:
+    connection refused or lost, pool checkout timed out, server shutting down."""
+    pending: list[BaseException] = [exc]
+    seen: set[int] = set()
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, (PoolTimeout, *ASYNCPG_OUTAGES)):
+            return True
+        if isinstance(current, OSError) and not isinstance(current, LOCAL_OS_ERRORS):
+            return True  # refused, reset, unreachable, DNS, timeouts (TimeoutError is one)
+        if isinstance(current, asyncpg.InterfaceError) and "closed" in str(current):
+            return True  # "connection is closed": lost between statements
+        if isinstance(current, sqlite3.OperationalError) and str(current).lower() in SQLITE_OUTAGES:
+            return True
+        pending.extend(
+            cause
+            for cause in (getattr(current, "orig", None), current.__cause__, current.__context__)
+            if isinstance(cause, BaseException)
+        )
+    return False
+
+
+class Availability:
+    """Whether this process last saw the database down, so that an outage is logged once
+    when it begins and once when it ends, not once per request."""
+
+    def __init__(self) -> None:
+        self.down = False
+
+    def failed(self, exc: BaseException) -> None:
+        if not self.down:
+            self.down = True
+            logger.warning(
+                "database unavailable (%s: %s); answering 503 until it is back",
+                type(exc).__name__,
+                exc,
+            )
+
+    def succeeded(self) -> None:
+        if self.down:
+            self.down = False
+            logger.warning("database reachable again")
+
+
+# One per process: an outage is a fact about this process's view of the database.
+availability = Availability()
 
 
 def utcnow() -> datetime:
@@ -141,6 +213,7 @@ class Database:
     async def ping(self) -> None:
         async with self.sessionmaker() as session:
             await session.execute(text("SELECT 1"))
+        availability.succeeded()
 
     async def dispose(self) -> None:
         if self.engine is not None:
@@ -163,6 +236,8 @@ async def transaction(
     async with sessionmaker() as session:
         async with session.begin():
             yield session
+        if availability.down:
+            availability.succeeded()
         events = session.info.pop(PENDING_EVENTS, [])
         if events and on_commit is not None:
             await on_commit(events)

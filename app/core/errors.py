@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
@@ -9,8 +10,19 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.requests import HTTPConnection
+from starlette.websockets import WebSocket
 
+from app.core.database import availability, is_unavailable
 from app.core.validation import scrub
+
+logger = logging.getLogger(__name__)
+
+# Seconds a client is asked to wait before retrying while a dependency is down.
+RETRY_AFTER_SECONDS = 1
+# A WebSocket close code for "try again later", where a handshake cannot answer 503.
+TRY_AGAIN_LATER = 1013
 
 
 class DomainError(Exception):
@@ -66,6 +78,7 @@ class Unavailable(DomainError):
     status_code = 503
     code = "unavailable"
     default_detail = "The service is temporarily unavailable; retry."
+    headers = {"Retry-After": str(RETRY_AFTER_SECONDS)}
 
 
 class ErrorDetail(BaseModel):
@@ -114,6 +127,31 @@ async def _render_validation_error(_request: Request, exc: Exception) -> JSONRes
     return JSONResponse({"detail": scrub(jsonable_encoder(exc.errors()))}, status_code=422)
 
 
+async def _render_outage(connection: HTTPConnection, exc: Exception) -> JSONResponse | None:
+    """A database that refuses connections is an outage, not a bug: 503 with Retry-After
+    (logged once per outage). Anything else stays a 500 with its traceback."""
+    if not is_unavailable(exc):
+        raise exc
+    availability.failed(exc)
+    refusal = Unavailable("The database is unavailable; retry shortly.")
+    response = JSONResponse(
+        {"detail": refusal.detail}, status_code=refusal.status_code, headers=refusal.headers
+    )
+    if not isinstance(connection, WebSocket):
+        return response
+    # A WebSocket handshake: refused with the same HTTP 503 where the server supports
+    # denial responses (uvicorn does), else closed before accept.
+    try:
+        await connection.send_denial_response(response)
+    except RuntimeError:
+        await connection.close(TRY_AGAIN_LATER, "database unavailable")
+    return None
+
+
 def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(DomainError, _render_domain_error)
     app.add_exception_handler(RequestValidationError, _render_validation_error)
+    # One handler for requests and WebSocket handshakes (Starlette calls it for both).
+    handler: Any = _render_outage
+    app.add_exception_handler(SQLAlchemyError, handler)
+    app.add_exception_handler(OSError, handler)  # drivers raise refusals unwrapped

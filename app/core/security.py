@@ -7,6 +7,7 @@ import contextlib
 import hashlib
 import math
 import secrets
+import unicodedata
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -72,20 +73,34 @@ class PasswordHasher:
         self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="argon2")
 
     async def hash(self, password: str) -> str:
-        return await self._run(self._context.hash, password)
+        return await self._run(self._context.hash, normalise_password(password))
 
     async def verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
         """Check a password; return (ok, new_hash) where new_hash is set when the stored hash
-        used weaker parameters than today's and should be replaced."""
+        should be replaced: made with weaker parameters than today's, or made before
+        passwords were normalised."""
+        return await self._run(self._verify, password, password_hash)
+
+    def _verify(self, password: str, password_hash: str | None) -> tuple[bool, str | None]:
+        normalised = normalise_password(password)
         if password_hash is None:
-            await self._run(self._context.verify, password, self._dummy_hash)
+            # As many checks as a real account would cost, so timing reveals nothing.
+            for _ in range(1 if normalised == password else 2):
+                self._context.verify(normalised, self._dummy_hash)
             return False, None
-        return await self._run(self._context.verify_and_update, password, password_hash)
+        ok, new_hash = self._context.verify_and_update(normalised, password_hash)
+        if ok or normalised == password:
+            return ok, new_hash
+        # Hashes made before normalisation hold the password as it was typed: accept that
+        # form once more and replace the hash with one of the normalised form.
+        if self._context.verify(password, password_hash):
+            return True, self._context.hash(normalised)
+        return False, None
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
 
-    async def _run(self, function: Callable[..., T], *args: str) -> T:
+    async def _run(self, function: Callable[..., T], *args: str | None) -> T:
         try:
             await asyncio.wait_for(self._slots.acquire(), self._max_wait)
         except TimeoutError:
@@ -104,6 +119,12 @@ class PasswordHasher:
 
         work.add_done_callback(free_slot)
         return await asyncio.wrap_future(work)
+
+
+def normalise_password(password: str) -> str:
+    """NFKC, so that the same password typed on another keyboard or OS (composed or
+    decomposed accents, fullwidth forms) is the same password."""
+    return unicodedata.normalize("NFKC", password)
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,7 +163,7 @@ def decode_access_token(token: str, *, key: str) -> AccessClaims:
     if claims.get("type") != ACCESS_TOKEN_TYPE:
         raise InvalidToken("not an access token")
     try:
-        return AccessClaims(
+        access = AccessClaims(
             user_id=int(claims["sub"]),
             session_id=int(claims["sid"]),
             expires_at=datetime.fromtimestamp(int(claims["exp"]), UTC),
@@ -150,6 +171,11 @@ def decode_access_token(token: str, *, key: str) -> AccessClaims:
         )
     except (KeyError, TypeError, ValueError) as exc:
         raise InvalidToken("access token is missing a claim") from exc
+    # The JWT library compares whole seconds, which lets a token live up to a second past
+    # `exp`; a WebSocket would then be accepted only to be closed 4401 at once.
+    if access.expires_at <= datetime.now(UTC):
+        raise InvalidToken("access token expired")
+    return access
 
 
 def new_refresh_token() -> str:

@@ -28,6 +28,7 @@ class Connection:
     __slots__ = (
         "_close_task",
         "_closing",
+        "_closing_waiter",
         "_drain_waiter",
         "_expiry",
         "_limit",
@@ -76,6 +77,7 @@ class Connection:
         self._reader_stopped = False
         self._closing = False
         self._close_task: asyncio.Task[None] | None = None
+        self._closing_waiter: asyncio.Future[None] | None = None  # made only when awaited
         self._expiry: asyncio.TimerHandle | None = None
 
     def __repr__(self) -> str:
@@ -84,6 +86,14 @@ class Connection:
     @property
     def closing(self) -> bool:
         return self._closing
+
+    @property
+    def flushed(self) -> bool:
+        """Everything queued has been handed to the server (or the connection is ending)."""
+        writer = self._writer
+        if self._closing or writer is None or writer.done():
+            return True
+        return not self._queue and self._wakeup is not None
 
     @property
     def backlog(self) -> int:
@@ -127,18 +137,33 @@ class Connection:
         self._writer = asyncio.create_task(self._write_loop(), name=f"ws-writer-{self.id}")
         try:
             await receive_loop()
+            # The loop may end because we closed (an oversized frame: 1009): the close frame
+            # must reach the wire before the ASGI app returns, or the server drops the socket
+            # without one (1006). `_send_close` bounds its own wait.
+            self._reader = None  # nothing left to cancel: the reader is done reading
+            await self.close_sent()
         except asyncio.CancelledError:
             if not self._reader_stopped:
                 raise
             # We stopped the reader ourselves (the peer never took the close frame).
-            if self._reader is not None:
-                self._reader.uncancel()
+            current = asyncio.current_task()
+            if current is not None:
+                current.uncancel()
         finally:
+            self._reader = None
             self._closing = True
             self._writer.cancel()
             if self._expiry is not None:
                 self._expiry.cancel()
             self._wake_drainer()
+
+    async def until_closing(self) -> None:
+        """Return once the connection has begun to close (or the peer is gone)."""
+        if self._closing:
+            return
+        if self._closing_waiter is None:
+            self._closing_waiter = asyncio.get_running_loop().create_future()
+        await asyncio.shield(self._closing_waiter)
 
     def close(self, code: int, reason: str = "") -> None:
         """Stop sending, drop what is queued and close with `code`. Safe to call repeatedly."""
@@ -151,6 +176,12 @@ class Connection:
         if self._writer is not None:
             self._writer.cancel()
         self._close_task = asyncio.create_task(self._send_close(code, reason))
+
+    async def close_sent(self) -> None:
+        """Wait (bounded) until a close begun with `close` has gone out, if one was begun."""
+        close_task = self._close_task
+        if close_task is not None and not close_task.done():
+            await asyncio.wait({close_task}, timeout=self.close_timeout + 1)
 
     async def _send_close(self, code: int, reason: str) -> None:
         try:
@@ -186,6 +217,8 @@ class Connection:
             self._wake_drainer()
 
     def _wake_drainer(self) -> None:
-        waiter, self._drain_waiter = self._drain_waiter, None
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        # Called wherever `_closing` becomes true, so it also wakes `until_closing`.
+        for waiter in (self._drain_waiter, self._closing_waiter if self._closing else None):
+            if waiter is not None and not waiter.done():
+                waiter.set_result(None)
+        self._drain_waiter = None

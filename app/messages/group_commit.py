@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from app.core import metrics
-from app.core.database import Database, EventSink
+from app.core.database import Database, EventSink, is_unavailable
 from app.core.errors import DomainError, Unavailable
 from app.delivery import events, frames
 from app.messages.pg_store import PostgresStore
@@ -100,12 +100,20 @@ class MessageCommitter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="parley-group-commit")
 
-    async def stop(self) -> None:
-        """Store what is already waiting, then stop taking sends."""
+    @property
+    def closing(self) -> bool:
+        return self._closing
+
+    async def drain(self) -> None:
+        """Stop taking sends and store (and report) what is already waiting."""
         self._closing = True
         self._wakeup.set()
         if self._task is not None:
-            await self._task
+            await asyncio.shield(self._task)
+
+    async def stop(self) -> None:
+        """`drain`, then release the store."""
+        await self.drain()
         await self._store.close()
 
     def submit(self, submission: Submission) -> None:
@@ -193,12 +201,23 @@ class MessageCommitter:
             except StoreRefusedData as exc:
                 stored = await self._isolate([batch[i] for i in todo], exc)
             except StoreUnavailable as exc:
-                logger.error("group commit: %d sends not stored: %s", len(todo), exc)
+                # An outage, expected and handled (the senders get `unavailable` and retry).
+                logger.warning("group commit: %d sends not stored: %s", len(todo), exc)
                 break
-            except Exception:
+            except Exception as exc:
                 # The loop must outlive a bad batch, or every later send would hang: refuse
                 # this batch (never ack it) and keep serving.
-                logger.exception("group commit: unexpected failure, %d sends refused", len(todo))
+                if is_unavailable(exc):
+                    logger.warning(
+                        "group commit: database unavailable (%s: %s); %d sends refused",
+                        type(exc).__name__,
+                        exc,
+                        len(todo),
+                    )
+                else:
+                    logger.exception(
+                        "group commit: unexpected failure, %d sends refused", len(todo)
+                    )
                 break
             if len(todo) == len(batch):
                 return stored  # the usual case: nothing was left out

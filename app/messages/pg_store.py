@@ -16,6 +16,7 @@ from collections.abc import Sequence
 
 import asyncpg
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from app.core.database import utcnow
@@ -77,7 +78,15 @@ FROM unnest($1::integer[]) AS i(room_id) LEFT JOIN rooms r ON r.id = i.room_id
 """
 
 # Connection trouble: the batch is refused and the connection replaced before the next one.
-DISCONNECTS = (asyncpg.PostgresConnectionError, asyncpg.InterfaceError, OSError)
+# A terminated backend says so in any of these forms, depending on when the news arrives:
+# an error response (admin/crash shutdown), a closed socket, or a closed asyncpg connection.
+DISCONNECTS = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.InterfaceError,
+    OSError,
+)
 
 
 class PostgresStore:
@@ -100,6 +109,8 @@ class PostgresStore:
             self._connection = await self._engine.connect()
         except DBAPIError as exc:
             raise StoreUnavailable(f"cannot connect: {exc.orig}") from exc
+        except (OSError, PoolTimeout) as exc:  # refused connections come unwrapped
+            raise StoreUnavailable(f"cannot connect: {type(exc).__name__}: {exc}") from exc
         return (await self._connection.get_raw_connection()).driver_connection
 
     async def close(self) -> None:
@@ -108,9 +119,15 @@ class PostgresStore:
             await connection.close()
 
     async def _discard(self) -> None:
-        if self._connection is not None:
-            await self._connection.invalidate()
-        await self.close()
+        connection, self._connection = self._connection, None
+        if connection is None:
+            return
+        try:
+            await connection.invalidate()
+            await connection.close()
+        except (DBAPIError, OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            # The connection is dead already; what matters is that we no longer hold it.
+            logger.info("group commit: discarding a dead connection: %s", exc)
 
     async def store(self, sends: Sequence[NewMessage], *, look_up_repeats: bool) -> list[Outcome]:
         try:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 import asyncpg
 from sqlalchemy import Table, insert, select, tuple_, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, StatementError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.database import utcnow
@@ -26,6 +27,7 @@ from app.messages.sends import (
     NewMessage,
     Outcome,
     RepeatedClientId,
+    StoreConnectionLost,
     Stored,
     StoreRefusedData,
     StoreUnavailable,
@@ -66,10 +68,15 @@ class SessionStore:
             if _refused_data(exc):
                 raise StoreRefusedData(refused_data_reason(exc.orig or exc)) from exc
             if isinstance(exc, DBAPIError):
+                if exc.connection_invalidated:  # lost under the batch: it may have committed
+                    raise StoreConnectionLost(str(exc.orig)) from exc
                 raise StoreUnavailable(str(exc)) from exc
             raise
         except DATA_ERRORS as exc:  # some drivers (aiosqlite) raise these unwrapped
             raise StoreRefusedData(refused_data_reason(exc)) from exc
+        except (OSError, PoolTimeout) as exc:
+            # Drivers raise a refused connection unwrapped; the pool times out on checkout.
+            raise StoreUnavailable(f"{type(exc).__name__}: {exc}") from exc
 
     async def close(self) -> None:
         return None

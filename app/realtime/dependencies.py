@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -11,7 +12,7 @@ from starlette.requests import HTTPConnection
 from app.core.config import Settings
 from app.core.database import Transaction
 from app.delivery.broker import Broker
-from app.dependencies import BrokerDep, CommitterDep, SettingsDep, TransactionDep
+from app.dependencies import BrokerDep, CommitterDep, SettingsDep, StateDep, TransactionDep
 from app.messages.group_commit import MessageCommitter
 from app.realtime.subscriptions import Subscriptions
 
@@ -33,6 +34,7 @@ class SocketServices:
     committer: MessageCommitter  # `send`
     broker: Broker  # `typing`, which is never stored
     transaction: Transaction  # `read` and `auth`
+    draining: Callable[[], bool]  # the server is shutting down: take no new frames
 
 
 def get_socket_services(
@@ -41,8 +43,11 @@ def get_socket_services(
     committer: CommitterDep,
     broker: BrokerDep,
     transaction: TransactionDep,
+    state: StateDep,
 ) -> SocketServices:
-    return SocketServices(settings, subscriptions, committer, broker, transaction)
+    return SocketServices(
+        settings, subscriptions, committer, broker, transaction, lambda: state.draining
+    )
 
 
 SocketServicesDep = Annotated[SocketServices, Depends(get_socket_services)]

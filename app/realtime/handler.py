@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 FRAME_TOO_BIG = 1009
 TOO_MANY_CONNECTIONS = 4429
 INTERNAL_ERROR = 1011
+SERVER_RESTARTING = 1012
 TYPING_INTERVAL_SECONDS = 1.0
 
 
@@ -62,6 +63,15 @@ class ConnectionHandler:
         # Each frame is handled in a call of its own, so that nothing of the last one stays
         # referenced while the connection waits: most connections wait most of the time.
         while await self.on_message(await receive()):
+            if self.services.draining():
+                await self._read_no_more(receive)
+                return
+
+    async def _read_no_more(self, receive: Callable[[], Awaitable[Message]]) -> None:
+        """The server is draining: take no new frames (TCP pushes back on the client) until
+        the drain closes the connection, then read only up to the disconnect."""
+        await self.connection.until_closing()
+        while (await receive())["type"] != "websocket.disconnect":
             pass
 
     async def on_message(self, message: Message) -> bool:
@@ -233,6 +243,11 @@ async def run_connection(
     settings = services.settings
     await websocket.accept()
     hub = services.subscriptions.hub
+    if services.draining():
+        # A handshake that finished while the server drains: 1012 sends the client to
+        # reconnect (elsewhere, or after the restart) rather than to re-authenticate.
+        await websocket.close(SERVER_RESTARTING, "server restarting")
+        return
     # Counted per process: what a socket costs (memory, a file descriptor, a writer task) is
     # spent in the process that holds it, so the cap bounds exactly that. Nothing awaits
     # between this check and `hub.add` below, so concurrent handshakes cannot slip past it.
@@ -272,6 +287,7 @@ async def run_connection(
         # (1011) instead of a dropped socket, and every resource is released below.
         logger.exception("connection %s of user %s failed", connection.id, connection.user_id)
         connection.close(INTERNAL_ERROR, "internal error")
+        await connection.close_sent()
     finally:
         metrics.WS_CONNECTIONS.dec()
         await services.subscriptions.disconnect(connection)

@@ -171,3 +171,45 @@ async def test_refresh_tokens_are_stored_hashed(
     )
     assert user.refresh_token not in stored
     assert hashlib.sha256(user.refresh_token.encode()).hexdigest() in stored
+
+
+# "Ångström" composed (U+00C5) and decomposed (A + U+030A), and with a fullwidth digit:
+# the same password to a person, different code points to a naive hash.
+COMPOSED = "\u00c5ngstr\u00f6m-\uff11234"
+DECOMPOSED = "A\u030angstro\u0308m-\uff11234"
+
+
+async def test_passwords_are_unicode_normalised(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    await users.create("nfkc_user", password=COMPOSED)
+    for typed in (COMPOSED, DECOMPOSED, "\u00c5ngstr\u00f6m-1234"):
+        response = await client.post(
+            "/auth/login", data={"username": "nfkc_user", "password": typed}
+        )
+        assert response.status_code == 200, typed
+
+
+async def test_a_hash_made_before_normalisation_still_logs_in_and_is_upgraded(
+    client: httpx.AsyncClient, users: UserFactory, app, connection: AsyncConnection
+) -> None:
+    await users.create("legacy_user")
+    legacy = app.state.parley.hasher._context.hash(DECOMPOSED)  # hashed raw, as before
+    await connection.execute(
+        text("UPDATE users SET password_hash = :h WHERE username = 'legacy_user'"), {"h": legacy}
+    )
+    response = await client.post(
+        "/auth/login", data={"username": "legacy_user", "password": DECOMPOSED}
+    )
+    assert response.status_code == 200
+    upgraded = (
+        await connection.execute(
+            text("SELECT password_hash FROM users WHERE username = 'legacy_user'")
+        )
+    ).scalar_one()
+    assert upgraded != legacy
+    # Now the other spelling of the same password works too.
+    response = await client.post(
+        "/auth/login", data={"username": "legacy_user", "password": COMPOSED}
+    )
+    assert response.status_code == 200

@@ -217,3 +217,32 @@ async def test_token_of_a_deleted_session_is_401(
     user = await users.create("zoe")
     await connection.execute(text("DELETE FROM auth_sessions"))
     await assert_unauthorized(client, user.access_token)
+
+
+async def test_an_access_token_is_refused_from_the_second_it_expires(
+    client: httpx.AsyncClient, users: UserFactory
+) -> None:
+    import asyncio
+    import math
+    import time
+
+    from jose import jwt as jose_jwt
+
+    from app.core.security import InvalidToken, create_access_token
+
+    user = await users.create("punctual")
+    session_id = jose_jwt.get_unverified_claims(user.access_token)["sid"]
+    # Just after a whole second, so that `exp` (whole seconds) lies a fraction in the past.
+    await asyncio.sleep(math.ceil(time.time()) - time.time() + 0.2)
+    exp = math.floor(time.time())
+    token, expires = create_access_token(
+        user_id=user.id,
+        session_id=session_id,
+        ttl_seconds=60,
+        key=TEST_SECRET_KEY,
+        now=datetime.fromtimestamp(exp - 60, UTC),
+    )
+    assert expires.timestamp() == exp < time.time() < exp + 1
+    with pytest.raises(InvalidToken):
+        decode_access_token(token, key=TEST_SECRET_KEY)
+    await assert_unauthorized(client, token)

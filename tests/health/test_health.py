@@ -1,13 +1,18 @@
 from __future__ import annotations
 
+import os
+import signal
+import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.core.database import Database
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.databases import run_alembic
+from tests.support.redis_server import PrivateRedis
 
 
 async def test_healthz(client: httpx.AsyncClient) -> None:
@@ -70,3 +75,36 @@ async def test_readyz_is_unavailable_until_the_schema_is_at_head(tmp_path: Path)
     assert "0001" in behind.json()["checks"]["schema"]
     assert current.status_code == 200, current.text
     assert current.json()["checks"]["schema"] == "ok"
+
+
+async def test_readyz_answers_within_a_second_while_redis_is_paused_and_logs_once(
+    tmp_path: Path, database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    redis = PrivateRedis(tmp_path).start()
+    app = create_app(
+        make_settings(database_url, tmp_path, broker_url=redis.url),
+        database=Database.from_url(database_url),
+    )
+    try:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+                assert (await client.get("/readyz")).status_code == 200
+                assert redis.process is not None
+                os.kill(redis.process.pid, signal.SIGSTOP)  # answers nothing, drops nothing
+                try:
+                    caplog.clear()
+                    for _ in range(3):
+                        started = time.monotonic()
+                        response = await client.get("/readyz")
+                        assert time.monotonic() - started < 1.5
+                        assert response.status_code == 503
+                        checks = response.json()["checks"]
+                        assert checks["database"] == "ok"
+                        assert checks["broker"].startswith("unreachable")
+                finally:
+                    os.kill(redis.process.pid, signal.SIGCONT)
+                outage_logs = [r for r in caplog.records if "broker" in r.getMessage()]
+                assert len(outage_logs) == 1, [r.getMessage() for r in outage_logs]
+    finally:
+        redis.stop()

@@ -185,3 +185,69 @@ async def test_an_outage_while_isolating_refuses_the_rest_as_unavailable() -> No
     outcomes = await commit_in_rooms(store, sends)
     assert all(isinstance(o, Unavailable) for o in outcomes[:2])
     assert all(isinstance(o, Stored) for o in outcomes[2:])
+
+
+async def test_a_database_that_refuses_connections_is_a_store_outage_not_a_crash() -> None:
+    from app.core.database import Database
+    from app.messages.session_store import SessionStore
+    from tests.support.server import free_port
+
+    database = Database.from_url(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/none")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await SessionStore(database.sessionmaker).store(
+                [NewMessage(1, 7, "{}", "a", "c-a")], look_up_repeats=False
+            )
+    finally:
+        await database.dispose()
+
+
+@pytest.mark.parametrize(
+    "failure",
+    [
+        StoreConnectionLost("terminating connection due to administrator command"),
+        StoreUnavailable("cannot connect"),
+        ConnectionResetError(104, "Connection reset by peer"),
+    ],
+    ids=["lost", "unavailable", "reset"],
+)
+async def test_an_outage_under_the_committer_is_one_warning_line(
+    failure: Exception, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = ScriptedStore(*(failure for _ in range(3)))
+    outcomes = await commit(store, [("a", "c-a")])
+    assert isinstance(outcomes[0], Unavailable)
+    records = [r for r in caplog.records if r.name == "app.messages.group_commit"]
+    assert records
+    assert all(r.levelname == "WARNING" and r.exc_info is None for r in records), [
+        (r.levelname, r.getMessage()) for r in records
+    ]
+
+
+@pytest.mark.parametrize(
+    "error",
+    ["AdminShutdownError", "CrashShutdownError", "ConnectionDoesNotExistError", "InterfaceError"],
+)
+async def test_every_form_of_a_lost_postgres_connection_is_store_connection_lost(
+    error: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import asyncpg
+
+    from app.messages import pg_store
+
+    async def lost(*_args: object, **_kwargs: object) -> list[Outcome]:
+        raise getattr(asyncpg, error)("connection is closed")
+
+    class Driver:
+        def is_closed(self) -> bool:
+            return False
+
+    store = pg_store.PostgresStore(engine=None)  # type: ignore[arg-type]
+
+    async def driver() -> Driver:
+        return Driver()
+
+    monkeypatch.setattr(store, "_driver", driver)
+    monkeypatch.setattr(pg_store, "_store", lost)
+    with pytest.raises(StoreConnectionLost):
+        await store.store([NewMessage(1, 7, "{}", "a", "c-a")], look_up_repeats=False)

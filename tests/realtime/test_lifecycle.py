@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Awaitable, Callable
+from pathlib import Path
 
 import asyncpg
 import httpx
@@ -15,7 +16,7 @@ from sqlalchemy.engine import make_url
 from app.core.security import create_access_token
 from tests.conftest import TEST_SECRET_KEY
 from tests.support.rooms import create_room
-from tests.support.server import ServerFactory
+from tests.support.server import LiveServer, ServerFactory, server_environment
 from tests.support.users import UserFactory
 from tests.support.ws import WsClient
 
@@ -103,6 +104,22 @@ async def test_frames_over_64_kib_close_with_1009(ws: Connect, users: UserFactor
     assert await client.recv() == {"type": "pong", "ref": "fits"}
     await client.send_raw(exact[:-2] + 'x"}')
     assert await client.closed() == 1009
+
+
+async def test_plain_uvicorn_closes_an_oversized_frame_with_1009(
+    live_database: str, tmp_path: Path
+) -> None:
+    """Plain uvicorn lets frames up to 16 MiB reach the app: the app's own 1009 must go out
+    before the ASGI app returns (it used to end as 1006, no close frame)."""
+    env = server_environment(live_database, tmp_path)
+    with LiveServer(env=env, cwd=tmp_path, plain_uvicorn=True) as server:
+        async with httpx.AsyncClient(base_url=server.base_url) as api:
+            user = await UserFactory(api).create()
+        for _ in range(3):
+            client = await WsClient.connect(server.ws_url, user.access_token)
+            await client.send_raw('{"type":"ping","pad":"' + "x" * 80 * 1024 + '"}')
+            assert await client.closed() == 1009
+    assert "Traceback" not in server.logs()
 
 
 async def test_a_frame_flood_is_rate_limited(make_server: ServerFactory) -> None:

@@ -15,6 +15,7 @@ from bench import servers as bench_servers
 from bench.servers import clean_environment, free_port
 
 PARLEY = str(Path(sys.executable).with_name("parley"))
+UVICORN = str(Path(sys.executable).with_name("uvicorn"))
 SECRET_KEY = "test-secret-key-that-is-long-enough-0123456789"
 
 __all__ = [
@@ -39,12 +40,15 @@ class LiveServer:
         port: int | None = None,
         args: tuple[str, ...] = ("--no-migrate",),
         executable: str = PARLEY,
+        plain_uvicorn: bool = False,
     ) -> None:
         self.executable = executable
         self.port = port or free_port()
         self.env = env
         self.cwd = cwd
         self.args = args
+        # `uvicorn app.main:app` as the contract allows, instead of `parley serve`.
+        self.plain_uvicorn = plain_uvicorn
         self.log_path = cwd / f"server-{self.port}.log"
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -58,8 +62,21 @@ class LiveServer:
 
     def start(self, timeout: float = 30.0) -> LiveServer:
         log = self.log_path.open("ab")
+        command = (
+            [UVICORN, "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
+            if self.plain_uvicorn
+            else [
+                self.executable,
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(self.port),
+                *self.args,
+            ]
+        )
         self.process = subprocess.Popen(
-            [self.executable, "serve", "--host", "127.0.0.1", "--port", str(self.port), *self.args],
+            command,
             cwd=self.cwd,
             env=self.env,
             stdout=log,

@@ -155,6 +155,34 @@ async def test_user_strings_render_as_text_never_as_html(
     assert await reader.page.evaluate("typeof window.__pwned") == "undefined"
 
 
+async def test_invisible_controls_are_shown_inert_and_cannot_reorder_the_page(
+    visit: Visit, users: UserFactory, api: httpx.AsyncClient
+) -> None:
+    """U+202E (right-to-left override) and friends are drawn as visible escapes, as the
+    terminal client does, instead of reversing the text and what follows it."""
+    alice = await users.create(unique("bidi"))
+    await api.patch("/users/me", json={"display_name": "Eve\u202eliamg.com"}, headers=alice.headers)
+    room = await create_room(api, alice, unique("bidi"), topic="topic\u2066isolated\u2069")
+    await send(api, alice, room["id"], "pay\u202egnp.exe now\u200f!")
+
+    person = await visit()
+    await person.log_in(alice)
+    await person.open_room(room["id"])
+    body = person.messages().get_by_test_id("message-body")
+    await expect(body).to_have_text("pay<U+202E>gnp.exe now<U+200F>!")
+    await expect(person.messages().get_by_test_id("author")).to_have_text("Eve<U+202E>liamg.com")
+    await expect(person.page.get_by_text("topic<U+2066>isolated<U+2069>")).to_be_visible()
+    # C0 and C1 controls in caret notation, like the terminal (ESC is ^[); newlines and
+    # tabs stay what they are.
+    shown = await person.page.evaluate(
+        """async () => {
+            const { inert } = await import("/static/js/dom.js");
+            return inert("a\\u001b[31mred\\u0007\\u0085\\u061c\\tb\\nc");
+        }"""
+    )
+    assert shown == "a^[[31mred^GM-^E<U+061C>\tb\nc"
+
+
 async def test_edit_and_delete_own_messages(
     visit: Visit, users: UserFactory, api: httpx.AsyncClient
 ) -> None:

@@ -35,6 +35,7 @@ redis.call('ZADD', KEYS[1], 'GT', ARGV[3], ARGV[1])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[5])
 redis.call('EXPIRE', KEYS[1], ARGV[6])
 redis.call('EXPIRE', KEYS[2], ARGV[6])
+redis.call('EXPIRE', KEYS[3], ARGV[6])
 return redis.call('ZCOUNT', KEYS[2], ARGV[4], '+inf')
 """
 
@@ -163,6 +164,9 @@ class RedisPresence(Presence):
                 pipe.hset(users, str(user_id), user_json)
                 pipe.expire(room, int(self._ttl * 4))
                 pipe.expire(room_user, int(self._ttl * 4))
+            # The profiles outlive every room entry only as long as someone refreshes them:
+            # after the last process stops (cleanly or not), nothing is left behind.
+            pipe.expire(f"{self._prefix}users", int(self._ttl * 4))
             await pipe.execute()
 
     async def _sweep_rooms(self) -> None:

@@ -1,6 +1,6 @@
 // The signed-out screen: log in or sign up, with each problem said plainly on the form.
 
-import { $ } from "./dom.js";
+import { $, inert } from "./dom.js";
 import { ApiError } from "./session.js";
 
 export function createAuthView({ session, onSignedIn }) {
@@ -21,7 +21,7 @@ export function createAuthView({ session, onSignedIn }) {
 
   function showError(text) {
     const node = $("auth-error");
-    node.textContent = text;
+    node.textContent = inert(text);
     node.hidden = !text;
   }
 

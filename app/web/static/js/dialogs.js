@@ -1,7 +1,7 @@
 // The dialogs: a new room, our display name, and the open room's settings (its topic,
 // adding someone to a private room, leaving it or, for its owner, deleting it).
 
-import { $, clear, h } from "./dom.js";
+import { $, clear, h, inert } from "./dom.js";
 import { invalidate } from "./render.js";
 import { showTitle } from "./room-title.js";
 import { navigate } from "./router.js";
@@ -22,14 +22,14 @@ export function wireDialogs({ session, sync }) {
 
 function formError(form, text) {
   const node = form.querySelector(".form-error");
-  node.textContent = text;
+  node.textContent = inert(text);
   node.hidden = !text;
 }
 
 function formNote(form, text) {
   const node = form.querySelector(".form-note");
   if (!node) return;
-  node.textContent = text;
+  node.textContent = inert(text);
   node.hidden = !text;
 }
 

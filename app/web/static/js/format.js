@@ -1,7 +1,7 @@
 // Small presentation helpers: times, days, avatars, links. All of them return text or
 // nodes built with createElement; none of them parses HTML.
 
-import { h } from "./dom.js";
+import { h, inert } from "./dom.js";
 
 const timeFormat = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const fullFormat = new Intl.DateTimeFormat(undefined, { dateStyle: "full", timeStyle: "short" });
@@ -48,7 +48,7 @@ export function hue(userId) {
 
 export function avatar(user, extraClass = "") {
   const node = h("span", { class: `avatar ${extraClass}`.trim(), "aria-hidden": "true" });
-  node.textContent = initials(user);
+  node.textContent = inert(initials(user));
   node.style.setProperty("--hue", String(hue(user.id)));
   return node;
 }
@@ -60,13 +60,13 @@ export function bodyNodes(text) {
   const nodes = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
-    if (match.index > last) nodes.push(document.createTextNode(text.slice(last, match.index)));
+    if (match.index > last) nodes.push(document.createTextNode(inert(text.slice(last, match.index))));
     const link = h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer nofollow" });
-    link.textContent = match[0];
+    link.textContent = inert(match[0]);
     nodes.push(link);
     last = match.index + match[0].length;
   }
-  if (last < text.length) nodes.push(document.createTextNode(text.slice(last)));
+  if (last < text.length) nodes.push(document.createTextNode(inert(text.slice(last))));
   return nodes;
 }
 
