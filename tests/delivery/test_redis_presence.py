@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
-from app.realtime.broker.redis import channel_prefix
-from app.realtime.redis_presence import RedisPresence
+from app.delivery.broker.redis import channel_prefix
+from app.delivery.presence.redis import RedisPresence
 
 
 async def test_every_presence_key_expires_after_a_clean_shutdown(redis_url: str) -> None:
