@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import redis.asyncio as aioredis
+
 from app.delivery.broker.redis import channel_prefix
 from app.delivery.presence.redis import RedisPresence
 
