@@ -50,7 +50,6 @@ def _serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.core.logging import uvicorn_log_config
-    from app.serving import serve
 
     settings = Settings()
     configure_server_logging(settings)
@@ -64,6 +63,9 @@ def _serve(args: argparse.Namespace) -> int:
     if not args.no_migrate:
         migrate(settings)
     _prepare_metrics_dir(args.workers if not args.reload else 1)
+    # Imported only now: it loads the metrics, which must find PROMETHEUS_MULTIPROC_DIR ready.
+    from app.serving import serve
+
     config = uvicorn.Config(
         "app.main:app",
         host=args.host,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
 from app.auth.throttle import AuthThrottle
@@ -37,6 +37,21 @@ async def poll_until(condition: Callable[[], bool], seconds: float, every: float
             return True
         await asyncio.sleep(every)
     return condition()
+
+
+Probe = tuple[str, Callable[[], Awaitable[None]]]
+
+
+async def _in_turn(probes: tuple[Probe, ...]) -> dict[str, BaseException | None]:
+    """Run readiness probes one after another; each one's failure, or None."""
+    results: dict[str, BaseException | None] = {}
+    for name, probe in probes:
+        try:
+            await probe()
+            results[name] = None
+        except Exception as exc:  # readiness reports any failure rather than raising
+            results[name] = exc
+    return results
 
 
 @dataclass
@@ -113,20 +128,24 @@ class AppState:
         """Probe the database, its schema and the broker in parallel, within
         READINESS_TIMEOUT_SECONDS in all: a load balancer's probe must not hang on a paused
         dependency. Outages are logged when they start and end, not at every probe."""
-        probes = {
-            "database": self.database.ping,
-            # A server whose tables are missing or old answers 500s: it is not ready.
-            "schema": self.check_schema,
-            "broker": self.broker.ping,
-        }
-        results = await asyncio.gather(
-            *(asyncio.wait_for(probe(), READINESS_TIMEOUT_SECONDS) for probe in probes.values()),
+        # The database and its schema in turn (they may share one connection), the broker
+        # beside them; each group within the bound.
+        groups = (
+            (("database", self.database.ping), ("schema", self.check_schema)),
+            (("broker", self.broker.ping),),
+        )
+        outcomes = await asyncio.gather(
+            *(asyncio.wait_for(_in_turn(group), READINESS_TIMEOUT_SECONDS) for group in groups),
             return_exceptions=True,
         )
+        results: dict[str, BaseException | None] = {}
+        for group, outcome in zip(groups, outcomes, strict=True):
+            if isinstance(outcome, asyncio.CancelledError):
+                raise outcome
+            for name, _probe in group:
+                results[name] = outcome if isinstance(outcome, BaseException) else outcome[name]
         checks: dict[str, str] = {}
-        for name, result in zip(probes, results, strict=True):
-            if isinstance(result, asyncio.CancelledError):
-                raise result
+        for name, result in results.items():
             if isinstance(result, BaseException):
                 if isinstance(result, SchemaNotAtHead):
                     checks[name] = f"not at head: {result}"

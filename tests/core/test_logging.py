@@ -72,7 +72,7 @@ async def test_json_logs_carry_request_and_connection_context_and_no_secrets(
     # Parley's own lines about the connection (uvicorn's "connection open" comes from outside
     # any request, in the server's protocol callbacks).
     socket_lines = [
-        r for r in records if r["logger"].startswith("app.") and "connection" in r["message"]
+        r for r in records if r["logger"] == "app.realtime.handler" and "connection" in r["message"]
     ]
     assert socket_lines, lines
     for record in socket_lines:

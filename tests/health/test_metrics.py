@@ -186,6 +186,7 @@ async def test_two_workers_report_one_view(
         ("--no-migrate", "--workers", "2"),
         BROKER_URL=redis_url,
         PROMETHEUS_MULTIPROC_DIR=str(directory),
+        WS_MAX_CONNECTIONS_PER_USER="100",  # one user opens up to 40 sockets here
     )
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as api:
         owner = await UserFactory(api).create()
