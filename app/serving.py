@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import logging
 import socket
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import uvicorn
 from uvicorn.supervisors.multiprocess import Multiprocess, Process
 
-from app.state import AppState, poll_until
+from app.core.polling import poll_until
+
+if TYPE_CHECKING:
+    from app.state import AppState
 
 logger = logging.getLogger(__name__)
 
@@ -26,6 +29,10 @@ MAX_WRAPPERS = 20  # middleware layers between uvicorn and the app; a guard agai
 
 def find_state(app: Any) -> AppState | None:
     """The AppState of the FastAPI app inside uvicorn's middleware wrappers, once started."""
+    # Imported here, in the worker that serves the app: the supervisor process must not load
+    # the app's modules (their metrics would register it as one more worker).
+    from app.state import AppState
+
     for _ in range(MAX_WRAPPERS):
         if app is None:
             return None

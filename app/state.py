@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
@@ -17,6 +16,7 @@ from app.core import metrics
 from app.core.config import Settings
 from app.core.database import Database, Transaction
 from app.core.migrations import SchemaNotAtHead, check_schema, schema_head
+from app.core.polling import poll_until
 from app.core.ratelimit import KeyedLimit, SharedLimiter
 from app.core.security import PasswordHasher
 from app.delivery.broker import Broker
@@ -27,16 +27,6 @@ from app.messages.group_commit import MessageCommitter
 logger = logging.getLogger(__name__)
 
 READINESS_TIMEOUT_SECONDS = 1.0
-
-
-async def poll_until(condition: Callable[[], bool], seconds: float, every: float = 0.02) -> bool:
-    """Wait until `condition()` holds, for at most `seconds`; whether it does. For states
-    that no event announces (all queues flushed), and only at shutdown."""
-    for _ in range(max(0, math.ceil(seconds / every))):
-        if condition():
-            return True
-        await asyncio.sleep(every)
-    return condition()
 
 
 Probe = tuple[str, Callable[[], Awaitable[None]]]
