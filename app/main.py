@@ -17,6 +17,7 @@ from app.core.logging import install_token_redaction
 from app.core.ratelimit import KeyedLimiter
 from app.core.security import PasswordHasher
 from app.health.router import router as health_router
+from app.messages.router import changes_router
 from app.messages.router import router as messages_router
 from app.realtime.asgi import KeepServerSend
 from app.realtime.router import router as realtime_router
@@ -99,6 +100,7 @@ def create_app(settings: Settings | None = None, *, database: Database | None = 
     app.include_router(users_router)
     app.include_router(rooms_router)
     app.include_router(messages_router)
+    app.include_router(changes_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
     return app

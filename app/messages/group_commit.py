@@ -3,7 +3,8 @@
 One task takes everything waiting (up to `batch_size`) and hands it to the store: on
 PostgreSQL one statement on a connection of its own (`pg_store`), elsewhere one SQLAlchemy
 transaction (`session_store`). Only after the commit does it report each outcome, in arrival
-order (so a sender's ack precedes the broadcast), and publish the new messages in `seq` order.
+order (so a sender's ack precedes the broadcast), and publish the new messages in `seq`
+(and `rev`) order.
 
 At low load a batch is one message; under load, the time one commit takes is the time the
 next batch has to gather, so throughput grows with load instead of queueing behind one
@@ -127,6 +128,7 @@ class MessageCommitter:
                 events.message_created(
                     room_id=outcome.room_id,
                     seq=outcome.seq,
+                    rev=outcome.rev,
                     frame=frames.message(outcome.message_json),
                 )
                 for outcome in outcomes

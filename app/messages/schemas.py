@@ -20,6 +20,7 @@ class MessageRead(BaseModel):
     id: int
     room_id: int
     seq: int
+    rev: int
     author: UserRead
     body: str
     created_at: datetime
@@ -41,6 +42,12 @@ class MessageUpdate(BaseModel):
 
 class MessagesPage(BaseModel):
     messages: list[MessageRead]
+    has_more: bool
+
+
+class ChangesPage(BaseModel):
+    messages: list[MessageRead]
+    last_rev: int = Field(description="The next `after_rev`: the page's last rev, or after_rev.")
     has_more: bool
 
 

@@ -53,6 +53,7 @@ class Stored:
     message_id: int
     room_id: int
     seq: int
+    rev: int
     message_json: str
     created: bool  # False: a repeated client_id, answered with the original
 
@@ -80,6 +81,7 @@ def message_json(
     message_id: int,
     room_id: int,
     seq: int,
+    rev: int,
     author_json: str,
     body: str,
     created_at: datetime,
@@ -93,6 +95,7 @@ def message_json(
             "id": message_id,
             "room_id": room_id,
             "seq": seq,
+            "rev": rev,
             "author": orjson.Fragment(author_json),
             "body": body,
             "created_at": created_at,
@@ -114,7 +117,12 @@ def repeat_outcome(original: Stored, send: Send) -> Outcome:
     if original.room_id != send.room_id:
         return ClientIdReused()
     return Stored(
-        original.message_id, original.room_id, original.seq, original.message_json, created=False
+        original.message_id,
+        original.room_id,
+        original.seq,
+        original.rev,
+        original.message_json,
+        created=False,
     )
 
 
@@ -152,17 +160,21 @@ class Batch:
                     first_of_key[key] = index
         return batch
 
-    def stored(self, index: int, *, message_id: int, seq: int, created_at: datetime) -> None:
+    def stored(
+        self, index: int, *, message_id: int, seq: int, rev: int, created_at: datetime
+    ) -> None:
         """Send `index` was inserted as a new message."""
         send = self.sends[index]
         self.outcomes[index] = Stored(
             message_id,
             send.room_id,
             seq,
+            rev,
             message_json(
                 message_id=message_id,
                 room_id=send.room_id,
                 seq=seq,
+                rev=rev,
                 author_json=send.author_json,
                 body=send.body,
                 created_at=created_at,

@@ -38,6 +38,8 @@ class Subscribe(Frame):
     type: Literal["subscribe"]
     room_id: RoomId
     since_seq: Seq | None = None
+    # Preferred: every change after this rev (edits and deletes too); wins over since_seq.
+    since_rev: Seq | None = None
 
 
 class Unsubscribe(Frame):

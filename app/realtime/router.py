@@ -25,6 +25,10 @@ async def room_websocket_endpoint(
     caller: WebSocketAuth,
     state: StateDep,
     since_seq: Annotated[int | None, Query(ge=0)] = None,
+    since_rev: Annotated[int | None, Query(ge=0)] = None,
 ) -> None:
-    """The same endpoint, subscribed to `room_id` at connect (resuming after `since_seq`)."""
-    await run_connection(websocket, state, caller, room_id=room_id, since_seq=since_seq)
+    """The same endpoint, subscribed to `room_id` at connect (resuming after `since_rev`,
+    every change, or else `since_seq`, new messages)."""
+    await run_connection(
+        websocket, state, caller, room_id=room_id, since_seq=since_seq, since_rev=since_rev
+    )

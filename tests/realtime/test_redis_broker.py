@@ -46,7 +46,7 @@ async def pair(redis_url: str):  # type: ignore[no-untyped-def]
 
 
 def message(room_id: int, seq: int) -> Event:
-    return events.message_created(room_id=room_id, seq=seq, frame=f'{{"seq":{seq}}}')
+    return events.message_created(room_id=room_id, seq=seq, rev=seq, frame=f'{{"seq":{seq}}}')
 
 
 async def test_events_reach_the_other_process_in_order(pair) -> None:  # type: ignore[no-untyped-def]
