@@ -111,7 +111,9 @@ async def list_changes(
     room_id: int,
     user: CurrentUser,
     session: SessionDep,
-    after_rev: Annotated[int, Query(ge=0, description="The highest rev you have seen.")] = 0,
+    after_rev: Annotated[
+        int, Query(ge=0, le=2**63 - 1, description="The highest rev you have seen.")
+    ] = 0,
     limit: Annotated[
         int, Query(ge=1, le=message_service.MAX_CHANGES_PAGE)
     ] = message_service.DEFAULT_CHANGES_PAGE,

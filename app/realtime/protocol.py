@@ -17,6 +17,10 @@ MAX_FRAME_BYTES = 64 * 1024
 
 RoomId = Annotated[StrictInt, Field(ge=1)]
 Seq = Annotated[StrictInt, Field(ge=0)]
+# A room's change number: a BIGINT in the database, so larger values are refused here
+# rather than failing the query.
+MAX_REV = 2**63 - 1
+Rev = Annotated[StrictInt, Field(ge=0, le=MAX_REV)]
 Ref = str | int | None
 
 
@@ -39,7 +43,7 @@ class Subscribe(Frame):
     room_id: RoomId
     since_seq: Seq | None = None
     # Preferred: every change after this rev (edits and deletes too); wins over since_seq.
-    since_rev: Seq | None = None
+    since_rev: Rev | None = None
 
 
 class Unsubscribe(Frame):

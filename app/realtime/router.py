@@ -7,6 +7,7 @@ from fastapi import APIRouter, Query, WebSocket
 from app.auth.dependencies import WebSocketAuth
 from app.dependencies import StateDep
 from app.realtime.handler import run_connection
+from app.realtime.protocol import MAX_REV
 
 router = APIRouter(tags=["realtime"])
 
@@ -25,7 +26,7 @@ async def room_websocket_endpoint(
     caller: WebSocketAuth,
     state: StateDep,
     since_seq: Annotated[int | None, Query(ge=0)] = None,
-    since_rev: Annotated[int | None, Query(ge=0)] = None,
+    since_rev: Annotated[int | None, Query(ge=0, le=MAX_REV)] = None,
 ) -> None:
     """The same endpoint, subscribed to `room_id` at connect (resuming after `since_rev`,
     every change, or else `since_seq`, new messages)."""

@@ -139,7 +139,13 @@ async def test_changes_is_for_members_and_bounded(
     private_url = f"/rooms/{private['id']}/changes"
     assert (await client.get(private_url, headers=outsider.headers)).status_code == 404
     assert (await client.get(url)).status_code == 401
-    for params in ({"limit": 1001}, {"limit": 0}, {"after_rev": -1}, {"after_rev": "x"}):
+    for params in (
+        {"limit": 1001},
+        {"limit": 0},
+        {"after_rev": -1},
+        {"after_rev": "x"},
+        {"after_rev": 2**63},
+    ):
         response = await client.get(url, params=params, headers=alice.headers)
         assert response.status_code == 422, params
         assert "detail" in response.json()

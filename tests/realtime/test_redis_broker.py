@@ -109,6 +109,9 @@ async def test_readiness_and_encoding(pair) -> None:  # type: ignore[no-untyped-
     assert a.healthy
     event = events.room_frame(room_id=5, frame='{"x":"é|\\n"}', skip_user_id=3, skip_connection="c")
     assert Event.decode(event.encode()) == event
+    change = events.message_changed(room_id=5, seq=2, rev=7, frame='{"type":"message.updated"}')
+    assert Event.decode(change.encode()) == change
+    assert Event.decode(change.encode()).rev == 7
 
 
 async def test_a_quick_redis_restart_is_noticed_and_resynchronised(tmp_path: Path) -> None:

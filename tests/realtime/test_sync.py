@@ -285,6 +285,21 @@ async def test_since_rev_past_the_replay_limit_says_incomplete_and_changes_pages
         await client.close()
 
 
+async def test_since_rev_is_validated_like_since_seq(
+    api: httpx.AsyncClient, users: UserFactory, server: LiveServer
+) -> None:
+    _writer, reader, room_id, _sent = await seeded_room(api, users, 1)
+    client = await WsClient.connect(server.ws_url, reader.access_token)
+    for bad in (-1, "3", 1.5, True, 2**63):
+        await client.send(type="subscribe", room_id=room_id, since_rev=bad, ref="bad")
+        error = await client.next("error")
+        assert (error["code"], error["ref"]) == ("invalid_frame", "bad")
+        assert "since_rev" in error["detail"]
+    subscribed = await client.subscribe(room_id, since_rev=10**12)  # beyond the end: nothing
+    assert (subscribed["replayed"], subscribed["last_rev"], subscribed["complete"]) == (0, 1, True)
+    await client.close()
+
+
 @pytest.mark.postgres_only
 async def test_resume_by_rev_across_two_processes_through_redis(
     make_server: ServerFactory, redis_url: str
