@@ -298,9 +298,13 @@ class Hub:
             end,
             self._gap_timeout,
         )
-        found = await self._fill_gap(feed.room_id, start, end, end - start)
-        if self._feeds.get(feed.room_id) is feed:
-            self._apply_fill(feed, found, end)
+        # Page by page, so that a long outage never loads one unbounded list.
+        while self._feeds.get(feed.room_id) is feed and feed.last_rev < end:
+            limit = min(end - feed.last_rev, RESYNC_PAGE)
+            found = await self._fill_gap(feed.room_id, feed.last_rev, end, limit)
+            if self._feeds.get(feed.room_id) is not feed or feed.last_rev is None:
+                return
+            self._apply_fill(feed, found, found[-1][0] if len(found) == limit else end)
 
     def resync(self) -> None:
         """The broker missed events for a while: fetch every room's changes from the store."""

@@ -210,6 +210,17 @@ async def test_a_subscriber_whose_replay_is_ahead_of_a_held_gap_gets_nothing_twi
     assert revs(new) == [4]
 
 
+async def test_a_long_gap_is_filled_page_by_page() -> None:
+    h = Harness(stored={7: list(range(1, 2502))})
+    a = connection(limit=5000)
+    await h.live(a, room_id=7, snapshot=0)
+    h.broker.publish(message(7, 1))
+    h.broker.publish(message(7, 2501))  # 2..2500 were lost with their process
+    await asyncio.sleep(0.3)
+    assert revs(a) == list(range(1, 2502))
+    assert h.fills == [(7, 1, 2500), (7, 1001, 2500), (7, 2001, 2500)]
+
+
 async def test_resync_pages_through_every_change_past_gaps() -> None:
     h = Harness(stored={7: [r for r in range(2, 2500) if r % 3]})
     a = connection(limit=5000)
