@@ -32,6 +32,7 @@ from app.delivery.hub import Hub
 from app.delivery.presence import create_presence
 from app.health.router import router as health_router
 from app.messages.group_commit import MessageCommitter, store_for
+from app.messages.router import changes_router
 from app.messages.router import router as messages_router
 from app.realtime.router import router as realtime_router
 from app.realtime.subscriptions import RoomHistory, RoomPresence, Subscriptions
@@ -173,6 +174,7 @@ def create_app(
     app.include_router(users_router)
     app.include_router(rooms_router)
     app.include_router(messages_router)
+    app.include_router(changes_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
     install_docs(app)

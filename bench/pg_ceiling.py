@@ -3,7 +3,7 @@
 Several connections (asyncpg) each loop over:
 
     BEGIN;
-    UPDATE rooms SET last_seq = last_seq + 1 WHERE id = $1 RETURNING last_seq;
+    UPDATE rooms SET last_seq = last_seq + 1, last_rev = last_rev + 1 WHERE id = $1 …;
     INSERT INTO messages (...) VALUES (...);
     COMMIT;
 
@@ -30,14 +30,20 @@ import asyncpg
 from bench import database
 from bench.metrics import Meter
 
-UPDATE_SEQ = "UPDATE rooms SET last_seq = last_seq + $2 WHERE id = $1 RETURNING last_seq"
+# Both counters move together, as the committer moves them (a scratch room only ever gets
+# new messages, so each message's rev equals its seq).
+UPDATE_SEQ = (
+    "UPDATE rooms SET last_seq = last_seq + $2, last_rev = last_rev + $2 WHERE id = $1 "
+    "RETURNING last_seq"
+)
 INSERT_ONE = (
-    "INSERT INTO messages (room_id, seq, author_id, body, client_id, created_at, deleted) "
-    "VALUES ($1, $2, $3, $4, $5, now(), false)"
+    "INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id, "
+    "created_at, deleted) VALUES ($1, $2, $2, $2, $3, $4, $5, now(), false)"
 )
 INSERT_MANY = (
-    "INSERT INTO messages (room_id, seq, author_id, body, client_id, created_at, deleted) "
-    "SELECT $1, s, $2, $3, c, now(), false FROM unnest($4::bigint[], $5::text[]) AS t(s, c)"
+    "INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id, "
+    "created_at, deleted) SELECT $1, s, s, s, $2, $3, c, now(), false "
+    "FROM unnest($4::bigint[], $5::text[]) AS t(s, c)"
 )
 CONNECTION_COUNTS = (1, 2, 4, 8, 16, 32)
 BODY = "The quick brown fox jumps over the lazy dog. The quick brown fox"

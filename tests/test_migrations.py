@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.database import create_disposable_engine
@@ -58,3 +59,75 @@ async def test_upgrade_downgrade_upgrade(empty_database_url: str) -> None:
     assert await table_names(empty_database_url) <= {"alembic_version"}
     run_alembic(empty_database_url, "upgrade", "head")
     assert model_tables <= await table_names(empty_database_url)
+
+
+async def execute(url: str, *statements: str) -> list[tuple]:  # type: ignore[type-arg]
+    """Run statements in one transaction; the last one's rows (if it returns any)."""
+    engine = create_disposable_engine(url)
+    try:
+        async with engine.begin() as conn:
+            result = None
+            for statement in statements:
+                result = await conn.execute(text(statement))
+            return (
+                [tuple(row) for row in result] if result is not None and result.returns_rows else []
+            )
+    finally:
+        await engine.dispose()
+
+
+async def column_names(url: str, table: str) -> set[str]:
+    engine = create_disposable_engine(url)
+    try:
+        async with engine.connect() as conn:
+            return {
+                column["name"]
+                for column in await conn.run_sync(lambda sync: inspect(sync).get_columns(table))
+            }
+    finally:
+        await engine.dispose()
+
+
+async def test_change_numbers_backfill_a_database_that_holds_messages(
+    empty_database_url: str,
+) -> None:
+    """0003 on a database with rooms and messages: old messages get rev = created_rev = seq
+    and each room last_rev = last_seq, so resuming by rev works at once; downgrade keeps
+    the rows."""
+    url = empty_database_url
+    run_alembic(url, "upgrade", "0002")
+    await execute(
+        url,
+        "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at)"
+        " VALUES (1, 'old', 'old', 'old', 'x', CURRENT_TIMESTAMP)",
+        "INSERT INTO rooms (id, name, name_key, topic, visibility, created_by, created_at,"
+        " last_seq) VALUES (1, 'a', 'a', '', 'public', 1, CURRENT_TIMESTAMP, 3),"
+        " (2, 'b', 'b', '', 'public', 1, CURRENT_TIMESTAMP, 1),"
+        " (3, 'c', 'c', '', 'public', 1, CURRENT_TIMESTAMP, 0)",
+        "INSERT INTO messages (room_id, seq, author_id, body, created_at, deleted) VALUES"
+        " (1, 1, 1, 'one', CURRENT_TIMESTAMP, false), (1, 2, 1, '', CURRENT_TIMESTAMP, true),"
+        " (1, 3, 1, 'three', CURRENT_TIMESTAMP, false), (2, 1, 1, 'b1', CURRENT_TIMESTAMP, false)",
+    )
+    run_alembic(url, "upgrade", "head")
+    assert await execute(
+        url, "SELECT room_id, seq, rev, created_rev FROM messages ORDER BY room_id, seq"
+    ) == [(1, 1, 1, 1), (1, 2, 2, 2), (1, 3, 3, 3), (2, 1, 1, 1)]
+    assert await execute(url, "SELECT id, last_seq, last_rev FROM rooms ORDER BY id") == [
+        (1, 3, 3),
+        (2, 1, 1),
+        (3, 0, 0),
+    ]
+    # The new rev index holds: one message per (room, rev).
+    with pytest.raises(IntegrityError):
+        await execute(
+            url,
+            "INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, created_at,"
+            " deleted) VALUES (1, 4, 3, 3, 1, 'clash', CURRENT_TIMESTAMP, false)",
+        )
+
+    run_alembic(url, "downgrade", "0002")
+    assert {"rev", "created_rev"}.isdisjoint(await column_names(url, "messages"))
+    assert "last_rev" not in await column_names(url, "rooms")
+    assert await execute(url, "SELECT count(*) FROM messages") == [(4,)]
+    run_alembic(url, "upgrade", "head")
+    assert await execute(url, "SELECT max(rev) FROM messages WHERE room_id = 1") == [(3,)]

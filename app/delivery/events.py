@@ -15,7 +15,9 @@ CONTROL_CHANNEL = "control"
 
 
 class Kind(StrEnum):
-    MESSAGE = "message"  # a new message: delivered per room strictly in `seq` order
+    # A change to a message (new, updated, deleted...): delivered per room strictly in the
+    # order of the room's change number, `rev`.
+    MESSAGE = "message"
     ROOM = "room"  # any other frame for the room's subscribers
     ROOM_DELETED = "room.deleted"  # deliver the frame, then end every subscription to the room
     MEMBER_LEFT = "member.left"  # `user_id` is no longer a member: end their subscriptions
@@ -34,6 +36,8 @@ class Event:
     session_id: int = 0
     # ROOM: the one connection that skips the frame (it caused it, e.g. a read marker).
     origin: str = ""
+    # MESSAGE: the room's change number this change took (the hub's ordering key).
+    rev: int = 0
 
     @property
     def channel(self) -> str:
@@ -54,21 +58,27 @@ class Event:
                 self.session_id,
                 self.origin,
                 self.frame,
+                self.rev,
             ]
         )
 
     @classmethod
     def decode(cls, data: bytes) -> Event:
-        kind, room_id, seq, user_id, session_id, origin, frame = orjson.loads(data)
-        return cls(Kind(kind), room_id, seq, frame, user_id, session_id, origin)
+        kind, room_id, seq, user_id, session_id, origin, frame, rev = orjson.loads(data)
+        return cls(Kind(kind), room_id, seq, frame, user_id, session_id, origin, rev)
 
 
 def room_channel(room_id: int) -> str:
     return f"room:{room_id}"
 
 
-def message_created(*, room_id: int, seq: int, frame: str) -> Event:
-    return Event(Kind.MESSAGE, room_id=room_id, seq=seq, frame=frame)
+def message_created(*, room_id: int, seq: int, rev: int, frame: str) -> Event:
+    return Event(Kind.MESSAGE, room_id=room_id, seq=seq, rev=rev, frame=frame)
+
+
+def message_changed(*, room_id: int, seq: int, rev: int, frame: str) -> Event:
+    """An existing message changed (edited, deleted...): ordered with new ones by `rev`."""
+    return Event(Kind.MESSAGE, room_id=room_id, seq=seq, rev=rev, frame=frame)
 
 
 def room_frame(

@@ -37,8 +37,10 @@ def message_updated(message_json: str) -> str:
     return encode({"type": "message.updated", "message": orjson.Fragment(message_json)})
 
 
-def message_deleted(*, room_id: int, message_id: int, seq: int) -> str:
-    return encode({"type": "message.deleted", "room_id": room_id, "id": message_id, "seq": seq})
+def message_deleted(*, room_id: int, message_id: int, seq: int, rev: int) -> str:
+    return encode(
+        {"type": "message.deleted", "room_id": room_id, "id": message_id, "seq": seq, "rev": rev}
+    )
 
 
 def room_updated(room_json: str) -> str:
@@ -95,6 +97,7 @@ def subscribed(
     *,
     room_id: int,
     last_seq: int,
+    last_rev: int,
     replayed: int,
     complete: bool,
     online_json: str,
@@ -104,6 +107,7 @@ def subscribed(
         "type": "subscribed",
         "room_id": room_id,
         "last_seq": last_seq,
+        "last_rev": last_rev,
         "replayed": replayed,
         "complete": complete,
         "online": orjson.Fragment(online_json),

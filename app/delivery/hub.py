@@ -1,11 +1,17 @@
 """The connection hub: which local connections hear which room, and delivery to them.
 
 The hub knows nothing of SQL, Redis or presence. It keeps, per room with local subscribers,
-a feed that delivers `message` events strictly in `seq` order (holding early arrivals until
-the gap closes, and asking `fill_gap` for what never arrives), and it enqueues each event's
-one serialized frame on every subscriber's queue. New subscribers are `pending` while their
-replay is sent: live events are buffered for them and released after the replay, skipping
-what the replay already held, so nothing is lost or repeated at the boundary.
+a feed that delivers change events (new, edited, deleted messages) strictly in the order of
+the room's change number `rev` (holding early arrivals until the gap closes, and asking
+`fill_gap` for what never arrives), and it enqueues each event's one serialized frame on
+every subscriber's queue. Other frames (typing, read, presence) are not ordered (key 0).
+New subscribers are `pending` while their replay is sent: live events are buffered for them
+and released after the replay, skipping what the replay already held, so nothing is lost or
+repeated at the boundary.
+
+A rev may never arrive: a message keeps only its latest change number, so a change that was
+superseded before it could be fetched is simply absent. Once the store has been asked about a
+range, whatever it did not return is treated as superseded and the feed moves on.
 """
 
 from __future__ import annotations
@@ -22,8 +28,9 @@ from app.delivery.events import Event, Kind, room_channel
 
 logger = logging.getLogger(__name__)
 
-# Fetches committed messages after_seq < seq <= upto_seq as (seq, frame), in order.
-GapFiller = Callable[[int, int, int], Awaitable[list[tuple[int, str]]]]
+# (room_id, after_rev, upto_rev or None, limit): the changes after_rev < rev <= upto_rev as
+# (rev, frame), in rev order, at most `limit`, each typed for a client that has after_rev.
+GapFiller = Callable[[int, int, int | None, int], Awaitable[list[tuple[int, str]]]]
 # Told when a subscription ends without the client asking (room deleted, membership ended).
 EndedCallback = Callable[[Connection, int], None]
 
@@ -36,8 +43,11 @@ class RoomFeed:
     room_id: int
     live: set[Connection] = field(default_factory=set)
     pending: dict[Connection, list[tuple[int, str]]] = field(default_factory=dict)
-    last_seq: int | None = None  # highest seq delivered in order; None until a first snapshot
+    last_rev: int | None = None  # highest rev delivered in order; None until a first snapshot
     held: dict[int, str] = field(default_factory=dict)  # arrived ahead of a gap
+    # Live connections whose replay reached further than the feed has delivered (the feed
+    # is holding for a gap): they skip changes up to that rev, which they already have.
+    floors: dict[Connection, int] = field(default_factory=dict)
     gap_timer: asyncio.TimerHandle | None = None
     ready: asyncio.Future[None] | None = None  # the broker subscription is in place
 
@@ -116,21 +126,24 @@ class Hub:
             self.close_subscription(connection, room_id)
             raise
 
-    def go_live(self, connection: Connection, room_id: int, snapshot_seq: int, first: str) -> None:
+    def go_live(self, connection: Connection, room_id: int, snapshot_rev: int, first: str) -> None:
         """End the replay: send `first` (the `subscribed` frame), then what was buffered with
-        seq > snapshot_seq, then live events. `snapshot_seq` is the last seq the replay saw."""
+        rev > snapshot_rev, then live events. `snapshot_rev` is the room's last_rev when the
+        replay was read: every change up to it was in the replay or is not wanted."""
         feed = self._feeds.get(room_id)
         if feed is None or connection not in feed.pending:
             return
         buffered = feed.pending.pop(connection)
         connection.push(first)
-        for seq, frame in buffered:
-            if seq == 0 or seq > snapshot_seq:
+        for rev, frame in buffered:
+            if rev == 0 or rev > snapshot_rev:
                 connection.push(frame)
         feed.live.add(connection)
-        if feed.last_seq is None:
-            feed.last_seq = snapshot_seq
+        if feed.last_rev is None:
+            feed.last_rev = snapshot_rev
             self._release_held(feed)
+        elif feed.last_rev < snapshot_rev:
+            feed.floors[connection] = snapshot_rev
 
     def close_subscription(self, connection: Connection, room_id: int) -> bool:
         """Stop the connection hearing the room; True if it was subscribed."""
@@ -149,6 +162,7 @@ class Hub:
         feed.pending.pop(connection, None)
         if subscribed:
             metrics.SUBSCRIPTIONS.dec()
+        feed.floors.pop(connection, None)
         if feed.empty:
             self._drop_feed(feed)
 
@@ -188,7 +202,7 @@ class Hub:
         if feed is None:
             return
         if kind is Kind.MESSAGE:
-            self._order(feed, event.seq, event.frame)
+            self._order(feed, event.rev, event.frame)
         elif kind is Kind.ROOM:
             self._deliver(feed, 0, event.frame, event.user_id, event.origin)
         elif kind is Kind.ROOM_DELETED:
@@ -197,37 +211,61 @@ class Hub:
         elif kind is Kind.MEMBER_LEFT:
             self._end_all(feed, lambda connection: connection.user_id == event.user_id, event.frame)
 
-    def _order(self, feed: RoomFeed, seq: int, frame: str) -> None:
-        if feed.last_seq is None or seq > feed.last_seq + 1:
-            feed.held[seq] = frame
-            if feed.last_seq is not None:
+    def _order(self, feed: RoomFeed, rev: int, frame: str) -> None:
+        if feed.last_rev is None or rev > feed.last_rev + 1:
+            feed.held[rev] = frame
+            if feed.last_rev is not None:
                 self._arm_gap_timer(feed)
             return
-        if seq <= feed.last_seq:
+        if rev <= feed.last_rev:
             return  # already delivered (a gap fill overtook the broker, or a duplicate)
-        self._deliver(feed, seq, frame, 0, "")
-        feed.last_seq = seq
+        self._deliver(feed, rev, frame, 0, "")
+        feed.last_rev = rev
         if feed.held:
             self._release_held(feed)
 
     def _release_held(self, feed: RoomFeed) -> None:
-        assert feed.last_seq is not None
-        for seq in [s for s in feed.held if s <= feed.last_seq]:
-            del feed.held[seq]
-        while (frame := feed.held.pop(feed.last_seq + 1, None)) is not None:
-            feed.last_seq += 1
-            self._deliver(feed, feed.last_seq, frame, 0, "")
+        assert feed.last_rev is not None
+        for rev in [r for r in feed.held if r <= feed.last_rev]:
+            del feed.held[rev]
+        while (frame := feed.held.pop(feed.last_rev + 1, None)) is not None:
+            feed.last_rev += 1
+            self._deliver(feed, feed.last_rev, frame, 0, "")
         if feed.held:
             self._arm_gap_timer(feed)
         elif feed.gap_timer is not None:
             feed.gap_timer.cancel()
             feed.gap_timer = None
 
-    def _deliver(self, feed: RoomFeed, seq: int, frame: str, skip_user: int, origin: str) -> None:
+    def _apply_fill(self, feed: RoomFeed, found: list[tuple[int, str]], upto: int) -> None:
+        """The store's answer for the revs up to `upto` is complete: deliver it with what was
+        held in that range, in rev order, and move past `upto` (a rev in neither was
+        superseded by a later change of the same message)."""
+        if feed.last_rev is None:
+            return
+        changes = {rev: frame for rev, frame in found if feed.last_rev < rev <= upto}
+        for rev in [r for r in feed.held if r <= upto]:
+            changes.setdefault(rev, feed.held.pop(rev))
+        for rev in sorted(changes):
+            if rev > feed.last_rev:
+                self._deliver(feed, rev, changes[rev], 0, "")
+                feed.last_rev = rev
+        feed.last_rev = max(feed.last_rev, upto)
+        self._release_held(feed)
+
+    def _deliver(self, feed: RoomFeed, rev: int, frame: str, skip_user: int, origin: str) -> None:
         # One ASGI message for every recipient, and over a copy of the set: a push may close
         # a too-slow connection, which then leaves it.
         message = {"type": "websocket.send", "text": frame}
-        if skip_user or origin:
+        if rev and feed.floors:
+            for connection in list(feed.live):
+                floor = feed.floors.get(connection)
+                if floor is None:
+                    connection.push_message(message)
+                elif rev > floor:
+                    del feed.floors[connection]  # caught up with its replay
+                    connection.push_message(message)
+        elif skip_user or origin:
             for connection in list(feed.live):
                 if connection.user_id != skip_user and connection.id != origin:
                     connection.push_message(message)
@@ -236,7 +274,7 @@ class Hub:
                 connection.push_message(message)
         for connection, buffer in feed.pending.items():
             if connection.user_id != skip_user and connection.id != origin:
-                buffer.append((seq, frame))
+                buffer.append((rev, frame))
 
     def _end_all(
         self, feed: RoomFeed, which: Callable[[Connection], bool], frame: str = ""
@@ -257,38 +295,40 @@ class Hub:
 
     async def _close_gap(self, feed: RoomFeed) -> None:
         feed.gap_timer = None
-        if self._feeds.get(feed.room_id) is not feed or not feed.held or feed.last_seq is None:
+        if self._feeds.get(feed.room_id) is not feed or not feed.held or feed.last_rev is None:
             return
-        start, end = feed.last_seq, min(feed.held) - 1
+        start, end = feed.last_rev, min(feed.held) - 1
         metrics.GAP_FILLS.inc()
         logger.warning(
-            "room %s: seq %s..%s missing after %.1fs, fetching them from the database",
+            "room %s: rev %s..%s missing after %.1fs, fetching them from the database",
             feed.room_id,
             start + 1,
             end,
             self._gap_timeout,
         )
-        for seq, frame in await self._fill_gap(feed.room_id, start, end):
-            self._order(feed, seq, frame)
-        if feed.last_seq is not None and feed.held and feed.last_seq < min(feed.held) - 1:
-            # Not in the database either: never committed. Move on rather than stall the room.
-            logger.error("room %s: seq %s..%s never arrived", feed.room_id, feed.last_seq + 1, end)
-            feed.last_seq = min(feed.held) - 1
-            self._release_held(feed)
+        # Page by page, so that a long outage never loads one unbounded list.
+        while self._feeds.get(feed.room_id) is feed and feed.last_rev < end:
+            limit = min(end - feed.last_rev, RESYNC_PAGE)
+            found = await self._fill_gap(feed.room_id, feed.last_rev, end, limit)
+            if self._feeds.get(feed.room_id) is not feed or feed.last_rev is None:
+                return
+            self._apply_fill(feed, found, found[-1][0] if len(found) == limit else end)
 
     def resync(self) -> None:
-        """The broker missed events for a while: fetch every room's news from the store."""
+        """The broker missed events for a while: fetch every room's changes from the store."""
         metrics.RESYNCS.inc()
         for feed in list(self._feeds.values()):
-            if feed.last_seq is not None:
+            if feed.last_rev is not None:
                 self._spawn(self._catch_up(feed))
 
     async def _catch_up(self, feed: RoomFeed) -> None:
-        while self._feeds.get(feed.room_id) is feed and feed.last_seq is not None:
-            start = feed.last_seq
-            found = await self._fill_gap(feed.room_id, start, start + RESYNC_PAGE)
-            for seq, frame in found:
-                self._order(feed, seq, frame)
+        while self._feeds.get(feed.room_id) is feed and feed.last_rev is not None:
+            found = await self._fill_gap(feed.room_id, feed.last_rev, None, RESYNC_PAGE)
+            if self._feeds.get(feed.room_id) is not feed or not found:
+                return
+            # Everything up to the last rev found is known now (what is missing below it
+            # was superseded); changes after it come live or in the next page.
+            self._apply_fill(feed, found, found[-1][0])
             if len(found) < RESYNC_PAGE:
                 return
 

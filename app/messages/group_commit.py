@@ -4,8 +4,8 @@ One task takes everything waiting (up to `batch_size`) and hands it to the store
 PostgreSQL one statement on a connection of its own (`pg_store`), elsewhere one SQLAlchemy
 transaction (`session_store`). Only after the commit does it report, through two named sinks:
 each outcome to its submitter's `acked`, in arrival order (so a sender's ack precedes the
-broadcast), then the new messages, in `seq` order, to `committed` (the broker's `publish_all`,
-handed over by `lifespan`).
+broadcast), then the new messages, in `seq` (and `rev`) order, to `committed` (the broker's
+`publish_all`, handed over by `lifespan`).
 
 At low load a batch is one message; under load, the time one commit takes is the time the
 next batch has to gather, so throughput grows with load instead of queueing behind one
@@ -163,6 +163,7 @@ class MessageCommitter:
                 events.message_created(
                     room_id=outcome.room_id,
                     seq=outcome.seq,
+                    rev=outcome.rev,
                     frame=frames.message(outcome.message_json),
                 )
                 for outcome in outcomes

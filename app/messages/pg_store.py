@@ -3,9 +3,10 @@
 The hot path of every send, so it skips the ORM and the connection pool: the committer keeps
 one asyncpg connection, and a batch is a single statement (its own transaction, so no
 BEGIN/COMMIT round trips) that keeps the sends whose authors are members, locks the rooms in
-id order (two processes never deadlock), advances each room's `last_seq` once, numbers the
-rows in arrival order and inserts them. The room row stays locked until the statement
-commits, so `seq` is gapless and follows commit order across processes.
+id order (two processes never deadlock), advances each room's `last_seq` and `last_rev` once,
+numbers the rows in arrival order (a new message's rev is its created_rev) and inserts them.
+The room row stays locked until the statement commits, so `seq` is gapless and follows
+commit order across processes, and `rev` never goes backwards.
 """
 
 from __future__ import annotations
@@ -51,21 +52,25 @@ WITH input AS (
 ), locked AS (
     SELECT r.id FROM rooms r WHERE r.id IN (SELECT room_id FROM counts) ORDER BY r.id FOR UPDATE
 ), bumped AS (
-    UPDATE rooms r SET last_seq = r.last_seq + c.n FROM counts c
+    UPDATE rooms r SET last_seq = r.last_seq + c.n, last_rev = r.last_rev + c.n FROM counts c
     WHERE r.id = c.room_id AND r.id IN (SELECT id FROM locked)
-    RETURNING r.id, r.last_seq, c.n
+    RETURNING r.id, r.last_seq, r.last_rev, c.n
 ), numbered AS (
     SELECT a.room_id, a.author_id, a.body, a.client_id,
-           b.last_seq - b.n + row_number() OVER (PARTITION BY a.room_id ORDER BY a.ord) AS seq
+           row_number() OVER (PARTITION BY a.room_id ORDER BY a.ord) AS k, b.last_seq,
+           b.last_rev, b.n
     FROM allowed a JOIN bumped b ON b.id = a.room_id
 )
-INSERT INTO messages (room_id, seq, author_id, body, client_id, created_at, deleted)
-SELECT room_id, seq, author_id, body, client_id, $6, false FROM numbered
-RETURNING id, room_id, seq, author_id
+INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id, created_at,
+                      deleted)
+SELECT room_id, last_seq - n + k, last_rev - n + k, last_rev - n + k, author_id, body,
+       client_id, $6, false
+FROM numbered
+RETURNING id, room_id, seq, rev, author_id
 """
 
 EXISTING = """
-SELECT m.id, m.room_id, m.seq, m.author_id, m.body, m.client_id, m.created_at, m.edited_at,
+SELECT m.id, m.room_id, m.seq, m.rev, m.author_id, m.body, m.client_id, m.created_at, m.edited_at,
        m.deleted
 FROM messages m
 JOIN unnest($1::integer[], $2::varchar[]) AS k(author_id, client_id)
@@ -165,7 +170,7 @@ async def _store(
             list(range(len(chosen))),
             now,
         )
-        # Within a room, seqs were given in arrival order: pair the sorted rows with the
+        # Within a room, seqs (and revs) were given in arrival order: pair the sorted rows with the
         # room's sends, in order (all of a (room, author) pair's sends pass or none do).
         stored_pairs = {(row["room_id"], row["author_id"]) for row in rows}
         by_room: dict[int, list[asyncpg.Record]] = defaultdict(list)
@@ -182,7 +187,9 @@ async def _store(
                 continue
             row = by_room[send.room_id][taken[send.room_id]]
             taken[send.room_id] += 1
-            batch.stored(index, message_id=row["id"], seq=row["seq"], created_at=now)
+            batch.stored(
+                index, message_id=row["id"], seq=row["seq"], rev=row["rev"], created_at=now
+            )
         if refused:
             reasons = await _refusals(driver, sorted({sends[i].room_id for i in refused}))
             for index in refused:

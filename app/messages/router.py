@@ -12,6 +12,7 @@ from app.dependencies import SessionDep, StateDep
 from app.messages import search as search_service
 from app.messages import service as message_service
 from app.messages.schemas import (
+    ChangesPage,
     MessageCreate,
     MessageRead,
     MessagesPage,
@@ -25,6 +26,11 @@ from app.users.schemas import UserRead
 
 router = APIRouter(
     prefix="/rooms/{room_id}/messages",
+    tags=["messages"],
+    responses=error_responses(InvalidAccessToken),
+)
+changes_router = APIRouter(
+    prefix="/rooms/{room_id}/changes",
     tags=["messages"],
     responses=error_responses(InvalidAccessToken),
 )
@@ -128,3 +134,24 @@ async def delete_message(
     """Delete a message (its author, an admin or the owner): the body is emptied, `deleted`
     is set and the seq stays; subscribers get `message.deleted`."""
     await message_service.delete_message(session, user, room_id, message_id)
+
+
+@changes_router.get("", response_model=ChangesPage, responses=MEMBERS_ONLY)
+async def list_changes(
+    room_id: RoomIdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    after_rev: Annotated[
+        int, Query(ge=0, le=BIGINT_MAX, description="The highest rev you have seen.")
+    ] = 0,
+    limit: Annotated[
+        int, Query(ge=1, le=message_service.MAX_CHANGES_PAGE)
+    ] = message_service.DEFAULT_CHANGES_PAGE,
+) -> ChangesPage:
+    """The changes after `after_rev`, in `rev` order: every message whose latest change
+    (new, edited, deleted) is newer than that, once, in its current state (tombstones
+    included). `last_rev` is the next `after_rev`; page until `has_more` is false."""
+    messages, last_rev, has_more = await message_service.list_changes(
+        session, user, room_id, after_rev=after_rev, limit=limit
+    )
+    return ChangesPage(messages=messages, last_rev=last_rev, has_more=has_more)

@@ -41,6 +41,7 @@ class MessageRead(BaseModel):
     id: int
     room_id: int
     seq: int
+    rev: int
     author: UserRead
     body: str
     created_at: datetime
@@ -72,6 +73,12 @@ class MessageUpdate(BaseModel):
 
 class MessagesPage(BaseModel):
     messages: list[MessageRead]
+    has_more: bool
+
+
+class ChangesPage(BaseModel):
+    messages: list[MessageRead]
+    last_rev: int = Field(description="The next `after_rev`: the page's last rev, or after_rev.")
     has_more: bool
 
 

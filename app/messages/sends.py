@@ -78,6 +78,7 @@ class Stored:
     message_id: int
     room_id: int
     seq: int
+    rev: int
     message_json: str
     created: bool  # False: a repeated client_id, answered with the original
 
@@ -105,6 +106,7 @@ def message_json(
     message_id: int,
     room_id: int,
     seq: int,
+    rev: int,
     author_json: str,
     body: str,
     created_at: datetime,
@@ -118,6 +120,7 @@ def message_json(
             "id": message_id,
             "room_id": room_id,
             "seq": seq,
+            "rev": rev,
             "author": orjson.Fragment(author_json),
             "body": body,
             "created_at": created_at,
@@ -145,10 +148,12 @@ def originals(
             row["id"],
             row["room_id"],
             row["seq"],
+            row["rev"],
             message_json(
                 message_id=row["id"],
                 room_id=row["room_id"],
                 seq=row["seq"],
+                rev=row["rev"],
                 author_json=authors[row["author_id"]],
                 body=row["body"],
                 created_at=row["created_at"],
@@ -172,7 +177,12 @@ def repeat_outcome(original: Stored, send: NewMessage) -> Outcome:
     if original.room_id != send.room_id:
         return ClientIdReused()
     return Stored(
-        original.message_id, original.room_id, original.seq, original.message_json, created=False
+        original.message_id,
+        original.room_id,
+        original.seq,
+        original.rev,
+        original.message_json,
+        created=False,
     )
 
 
@@ -210,17 +220,21 @@ class Batch:
                     first_of_key[key] = index
         return batch
 
-    def stored(self, index: int, *, message_id: int, seq: int, created_at: datetime) -> None:
+    def stored(
+        self, index: int, *, message_id: int, seq: int, rev: int, created_at: datetime
+    ) -> None:
         """Send `index` was inserted as a new message."""
         send = self.sends[index]
         self.outcomes[index] = Stored(
             message_id,
             send.room_id,
             seq,
+            rev,
             message_json(
                 message_id=message_id,
                 room_id=send.room_id,
                 seq=seq,
+                rev=rev,
                 author_json=send.author_json,
                 body=send.body,
                 created_at=created_at,

@@ -2,9 +2,10 @@
 
 Used on SQLite, and wherever sessions must share an outer transaction (the test suite's
 rollback isolation). One transaction per batch: one membership query, one
-`UPDATE rooms … RETURNING last_seq` per room (the room's row lock, held until commit, keeps
-`seq` gapless and in commit order), one insert. Repeated `client_id`s are rare, so they are
-not looked up in advance: the unique constraint catches them (RepeatedClientId).
+`UPDATE rooms … RETURNING last_seq, last_rev` per room (the room's row lock, held until
+commit, keeps `seq` gapless and in commit order), one insert. Repeated `client_id`s are
+rare, so they are not looked up in advance: the unique constraint catches them
+(RepeatedClientId).
 """
 
 from __future__ import annotations
@@ -94,16 +95,18 @@ async def _store(
     for index in batch.to_store:
         by_room[sends[index].room_id].append(index)
 
-    seqs = await _allocate_seqs(session, by_room)
-    if seqs:
+    numbers = await _allocate_numbers(session, by_room)
+    if numbers:
         now = utcnow()
-        chosen = [(index, sends[index], seq) for index, seq in seqs.items()]
+        chosen = [(index, sends[index], seq, rev) for index, (seq, rev) in numbers.items()]
         result = await session.execute(
             insert(MESSAGES).returning(MESSAGES.c.id, sort_by_parameter_order=True),
             [
                 {
                     "room_id": send.room_id,
                     "seq": seq,
+                    "rev": rev,
+                    "created_rev": rev,
                     "author_id": send.author_id,
                     "body": send.body,
                     "client_id": send.client_id,
@@ -111,33 +114,39 @@ async def _store(
                     "edited_at": None,
                     "deleted": False,
                 }
-                for _, send, seq in chosen
+                for _, send, seq, rev in chosen
             ],
         )
-        for (index, _, seq), message_id in zip(chosen, result.scalars(), strict=True):
-            batch.stored(index, message_id=message_id, seq=seq, created_at=now)
+        for (index, _, seq, rev), message_id in zip(chosen, result.scalars(), strict=True):
+            batch.stored(index, message_id=message_id, seq=seq, rev=rev, created_at=now)
     return batch.finish()
 
 
-async def _allocate_seqs(session: AsyncSession, by_room: dict[int, list[int]]) -> dict[int, int]:
-    """Advance each room's last_seq once for all its sends; {send index: seq}."""
-    seqs: dict[int, int] = {}
+async def _allocate_numbers(
+    session: AsyncSession, by_room: dict[int, list[int]]
+) -> dict[int, tuple[int, int]]:
+    """Advance each room's last_seq and last_rev once for all its sends;
+    {send index: (seq, rev)}."""
+    numbers: dict[int, tuple[int, int]] = {}
     # Rooms in a fixed order, so that two writers never wait on each other's locks.
     for room_id in sorted(by_room):
         indexes = by_room[room_id]
-        last_seq = (
+        last_seq, last_rev = (
             await session.execute(
                 update(Room)
                 .where(Room.id == room_id)
-                .values(last_seq=Room.last_seq + len(indexes))
-                .returning(Room.last_seq)
+                .values(
+                    last_seq=Room.last_seq + len(indexes), last_rev=Room.last_rev + len(indexes)
+                )
+                .returning(Room.last_seq, Room.last_rev)
                 .execution_options(synchronize_session=False)
             )
-        ).scalar_one()
-        first = last_seq - len(indexes) + 1
+        ).one()
+        first_seq = last_seq - len(indexes) + 1
+        first_rev = last_rev - len(indexes) + 1
         for offset, index in enumerate(indexes):
-            seqs[index] = first + offset
-    return seqs
+            numbers[index] = (first_seq + offset, first_rev + offset)
+    return numbers
 
 
 async def _existing(

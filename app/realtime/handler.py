@@ -53,12 +53,16 @@ class ConnectionHandler:
         self._send_bucket: TokenBucket | None = None
         self._typing_at: dict[int, float] | None = None
 
-    async def receive_loop(self, room_id: int | None, since_seq: int | None) -> None:
+    async def receive_loop(
+        self, room_id: int | None, since_seq: int | None, since_rev: int | None = None
+    ) -> None:
         websocket = self.connection.websocket
         receive = websocket.scope.get(SERVER_RECEIVE) or websocket.receive
         if room_id is not None:
             await self.handle_frame(
-                protocol.Subscribe(type="subscribe", room_id=room_id, since_seq=since_seq)
+                protocol.Subscribe(
+                    type="subscribe", room_id=room_id, since_seq=since_seq, since_rev=since_rev
+                )
             )
         # Each frame is handled in a call of its own, so that nothing of the last one stays
         # referenced while the connection waits: most connections wait most of the time.
@@ -119,7 +123,7 @@ class ConnectionHandler:
 
     async def _subscribe(self, frame: protocol.Subscribe) -> None:
         await self.services.subscriptions.subscribe(
-            self.connection, frame.room_id, frame.since_seq, frame.ref
+            self.connection, frame.room_id, frame.since_seq, frame.ref, since_rev=frame.since_rev
         )
 
     async def _unsubscribe(self, frame: protocol.Unsubscribe) -> None:
@@ -238,6 +242,7 @@ async def run_connection(
     *,
     room_id: int | None = None,
     since_seq: int | None = None,
+    since_rev: int | None = None,
 ) -> None:
     """Accept (the token was already checked), greet, serve frames until either side closes."""
     settings = services.settings
@@ -281,7 +286,7 @@ async def run_connection(
     schedule_expiry(connection, caller.expires_at)
     metrics.WS_CONNECTIONS.inc()
     try:
-        await connection.serve(lambda: handler.receive_loop(room_id, since_seq))
+        await connection.serve(lambda: handler.receive_loop(room_id, since_seq, since_rev))
     except Exception:
         # Logged here with the connection's context; the client gets a proper close frame
         # (1011) instead of a dropped socket, and every resource is released below.

@@ -19,6 +19,7 @@ MAX_FRAME_BYTES = 64 * 1024
 # Bounded like the columns they are looked up in (app/core/validation.py).
 RoomId = Annotated[StrictInt, Field(ge=1, le=INT_MAX)]
 Seq = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
+Rev = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
 Ref = str | int | None
 
 
@@ -40,6 +41,8 @@ class Subscribe(Frame):
     type: Literal["subscribe"]
     room_id: RoomId
     since_seq: Seq | None = None
+    # Preferred: every change after this rev (edits and deletes too); wins over since_seq.
+    since_rev: Rev | None = None
 
 
 class Unsubscribe(Frame):

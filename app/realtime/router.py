@@ -28,6 +28,10 @@ async def room_websocket_endpoint(
     caller: WebSocketAuth,
     services: SocketServicesDep,
     since_seq: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
+    since_rev: Annotated[int | None, Query(ge=0, le=BIGINT_MAX)] = None,
 ) -> None:
-    """The same endpoint, subscribed to `room_id` at connect (resuming after `since_seq`)."""
-    await run_connection(websocket, services, caller, room_id=room_id, since_seq=since_seq)
+    """The same endpoint, subscribed to `room_id` at connect (resuming after `since_rev`,
+    every change, or else `since_seq`, new messages)."""
+    await run_connection(
+        websocket, services, caller, room_id=room_id, since_seq=since_seq, since_rev=since_rev
+    )

@@ -4,11 +4,12 @@ This is where the real-time layer meets the database; the hub it drives does not
 
 Resume without loss or repeats: the connection is registered with the hub (live events are
 buffered for it) and the broker delivers the room here *before* the database is read. So a
-message committed before the read is in the replay, one committed after it is in the buffer,
-and one in both is dropped by seq when the buffer is released.
+change committed before the read is in the replay, one committed after it is in the buffer,
+and one in both is dropped by rev when the buffer is released. The room's `last_seq` and
+`last_rev` are read in the replay's transaction, so they describe exactly what it saw.
 
 The hub asks two things of this layer, each a small class here that `lifespan` hands it:
-`RoomHistory.fill_gap` (messages it missed) and `RoomPresence.ended` (a subscription it ended).
+`RoomHistory.fill_gap` (changes it missed) and `RoomPresence.ended` (a subscription it ended).
 """
 
 from __future__ import annotations
@@ -53,10 +54,16 @@ class Subscriptions:
         self._replay_limit = replay_limit
 
     async def subscribe(
-        self, connection: Connection, room_id: int, since_seq: int | None, ref: frames.Ref
+        self,
+        connection: Connection,
+        room_id: int,
+        since_seq: int | None,
+        ref: frames.Ref,
+        since_rev: int | None = None,
     ) -> None:
-        """Replay what was missed after `since_seq` (at most `replay_limit`), then
-        `subscribed`, then live events. Raises a DomainError the caller reports."""
+        """Replay what was missed after `since_rev` (every change) or else `since_seq` (new
+        messages), at most `replay_limit`, then `subscribed`, then live events. Raises a
+        DomainError the caller reports."""
         if room_id in connection.rooms:
             raise AlreadySubscribed()
         try:
@@ -69,30 +76,48 @@ class Subscriptions:
                 room, _membership = await room_service.get_membership(
                     session, room_id, connection.user_id
                 )
-                snapshot = room.last_seq
-                replay = (
-                    []
-                    if since_seq is None
-                    else await message_service.fetch_range(
+                snapshot, snapshot_rev = room.last_seq, room.last_rev
+                replay: list[str] = []
+                complete, last_rev = True, snapshot_rev
+                if since_rev is not None:
+                    changes = await message_service.fetch_changes(
+                        session,
+                        room_id,
+                        after_rev=since_rev,
+                        upto_rev=snapshot_rev,
+                        limit=self._replay_limit + 1,
+                    )
+                    complete = len(changes) <= self._replay_limit
+                    changes = changes[: self._replay_limit]
+                    replay = [
+                        message_service.change_frame(
+                            message, created_rev=created_rev, after_rev=since_rev
+                        )
+                        for message, created_rev in changes
+                    ]
+                    if not complete:
+                        last_rev = changes[-1][0].rev  # the client pages on from here
+                elif since_seq is not None:
+                    messages = await message_service.fetch_range(
                         session,
                         room_id,
                         after_seq=since_seq,
                         upto_seq=snapshot,
                         limit=self._replay_limit,
                     )
-                )
+                    replay = [frames.message(m.model_dump_json()) for m in messages]
+                    complete = snapshot - since_seq <= self._replay_limit
         except BaseException:
             self.hub.close_subscription(connection, room_id)
             raise
 
         came_online = await self._presence.join(room_id, connection.user_id, connection.user_json)
         online = await self._presence.online(room_id)
-        for index, message in enumerate(replay, start=1):
-            connection.push(frames.message(message.model_dump_json()))
+        for index, frame in enumerate(replay, start=1):
+            connection.push(frame)
             if index % REPLAY_CHUNK == 0:
                 await connection.drained()
-        complete = since_seq is None or snapshot - since_seq <= self._replay_limit
-        if since_seq is not None:
+        if since_seq is not None or since_rev is not None:
             metrics.REPLAYS.inc()
             metrics.REPLAYED_MESSAGES.inc(len(replay))
             if not complete:
@@ -100,10 +125,11 @@ class Subscriptions:
         self.hub.go_live(
             connection,
             room_id,
-            snapshot,
+            snapshot_rev,
             frames.subscribed(
                 room_id=room_id,
                 last_seq=snapshot,
+                last_rev=last_rev,
                 replayed=len(replay),
                 complete=complete,
                 online_json="[" + ",".join(online) + "]",
@@ -129,12 +155,22 @@ class RoomHistory:
     def __init__(self, transaction: Transaction) -> None:
         self._transaction = transaction
 
-    async def fill_gap(self, room_id: int, after_seq: int, upto_seq: int) -> list[tuple[int, str]]:
+    async def fill_gap(
+        self, room_id: int, after_rev: int, upto_rev: int | None, limit: int
+    ) -> list[tuple[int, str]]:
+        """The hub's GapFiller: the changes after `after_rev`, typed for a client that has
+        everything up to it."""
         async with self._transaction() as session:
-            messages = await message_service.fetch_range(
-                session, room_id, after_seq=after_seq, upto_seq=upto_seq, limit=upto_seq - after_seq
+            changes = await message_service.fetch_changes(
+                session, room_id, after_rev=after_rev, upto_rev=upto_rev, limit=limit
             )
-        return [(m.seq, frames.message(m.model_dump_json())) for m in messages]
+        return [
+            (
+                message.rev,
+                message_service.change_frame(message, created_rev=created, after_rev=after_rev),
+            )
+            for message, created in changes
+        ]
 
 
 class RoomPresence:

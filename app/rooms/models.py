@@ -38,6 +38,9 @@ class Room(Base):
     # The newest message's seq. Advanced inside the storing transaction (the row lock is what
     # makes seq gapless and unique under concurrent writers).
     last_seq: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The room's change number: every change to one of its messages takes the next one,
+    # inside the transaction that makes the change (same row lock as last_seq).
+    last_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
 
 
 class Membership(Base):

@@ -53,6 +53,7 @@ class RoomRead(BaseModel):
     created_by: int
     created_at: datetime
     last_seq: int
+    last_rev: int
 
 
 class RoomForCaller(RoomRead):

@@ -8,6 +8,7 @@ from typing import Any, Protocol
 import httpx
 
 HISTORY_PAGE_MAX = 200
+CHANGES_PAGE_MAX = 1000
 
 User = dict[str, Any]
 Room = dict[str, Any]
@@ -120,6 +121,14 @@ class Api:
             params["after_seq"] = after_seq
         page = await self._authorized("GET", f"/rooms/{room_id}/messages", params=params)
         return list(page["messages"]), bool(page["has_more"])
+
+    async def changes(
+        self, room_id: int, *, after_rev: int, limit: int = CHANGES_PAGE_MAX
+    ) -> tuple[list[Message], int, bool]:
+        """The room's changes after `after_rev`: messages, the next after_rev, has_more."""
+        params = {"after_rev": after_rev, "limit": min(limit, CHANGES_PAGE_MAX)}
+        page = await self._authorized("GET", f"/rooms/{room_id}/changes", params=params)
+        return list(page["messages"]), int(page["last_rev"]), bool(page["has_more"])
 
     # Plumbing ---------------------------------------------------------------------------
 

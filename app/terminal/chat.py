@@ -138,15 +138,27 @@ class Chat:
         item = frame.get("message") or {}
         view = self._view(item.get("room_id"))
         if view is not None:
-            self._display(view, [item])
+            if view.replay is not None:
+                view.replay.append(item)
+            else:
+                self._display(view, [item])
+            view.saw_rev(item.get("rev"))
 
     async def _on_subscribed(self, frame: Frame) -> None:
         view = self._view(frame.get("room_id"))
         if view is None:
             return
         view.online = {int(u["id"]): u for u in frame.get("online") or []}
+        by_rev, replay, view.replay = view.replay is not None, view.replay or [], None
+        self._display(view, sorted(replay, key=lambda item: int(item.get("seq") or 0)))
+        view.saw_rev(frame.get("last_rev"))
         if not frame.get("complete", True):
-            await self._catch_up(view, int(frame.get("last_seq") or 0))
+            if by_rev:
+                await self._catch_up_changes(
+                    view, int(frame.get("last_rev") or 0), int(frame.get("last_seq") or 0)
+                )
+            else:
+                await self._catch_up(view, int(frame.get("last_seq") or 0))
         self._mark_read_soon()
         self.ui.refresh()
 
@@ -172,13 +184,28 @@ class Chat:
     async def _on_updated(self, frame: Frame) -> None:
         item = frame.get("message") or {}
         view = self._view(item.get("room_id"))
-        if view is not None and int(item.get("seq") or 0) <= view.last_seq:
-            self.ui.show(render.message(item, me_id=self.me, note="edited"))
+        if view is not None:
+            view.saw_rev(item.get("rev"))
+            self._show_change(view, item)
 
     async def _on_deleted(self, frame: Frame) -> None:
         view = self._view(frame.get("room_id"))
-        seq = int(frame.get("seq") or 0)
-        if view is not None and seq <= view.last_seq:
+        if view is not None:
+            view.saw_rev(frame.get("rev"))
+            self._show_deleted(view, int(frame.get("seq") or 0))
+
+    def _show_change(self, view: RoomView, item: Message) -> None:
+        """A message changed: shown again with a note, or, if we never saw it (its creation
+        reached us only in its current state), shown as new."""
+        if int(item.get("seq") or 0) > view.last_seq:
+            self._display(view, [item])
+        elif item.get("deleted"):
+            self._show_deleted(view, int(item["seq"]))
+        else:
+            self.ui.show(render.message(item, me_id=self.me, note="edited"))
+
+    def _show_deleted(self, view: RoomView, seq: int) -> None:
+        if seq <= view.last_seq:
             author = view.authors.get(seq)
             self.ui.info(
                 f"A message from {author} was deleted." if author else "A message was deleted."
@@ -276,12 +303,19 @@ class Chat:
             if previous is not None:
                 await self.connection.send({"type": "unsubscribe", "room_id": previous})
             if view is not None:
-                frame = {
+                frame: dict[str, object] = {
                     "type": "subscribe",
                     "room_id": view.id,
-                    "since_seq": view.last_seq,
                     "ref": f"subscribe:{view.id}",
                 }
+                # Once the room's change number is known, resume by it: edits and deletes
+                # made while we were away come too, not only new messages.
+                if view.last_rev is not None:
+                    frame["since_rev"] = view.last_rev
+                    view.replay = []
+                else:
+                    frame["since_seq"] = view.last_seq
+                    view.replay = None
                 if await self.connection.send(frame):
                     self._subscribed = view.id
 
@@ -295,6 +329,28 @@ class Chat:
             self._display(view, page)
             if not page or not has_more:
                 break
+
+    async def _catch_up_changes(self, view: RoomView, after_rev: int, upto_seq: int) -> None:
+        """More changes were missed than the server replays: page the rest over REST (live
+        frames keep coming; what they already showed is not shown again as new)."""
+        missed = upto_seq - view.last_seq
+        self.ui.info(
+            f"Fetching {missed} more missed messages..."
+            if missed > 0
+            else "Fetching more missed changes..."
+        )
+        changed: list[Message] = []
+        while True:
+            page, after_rev, has_more = await self.api.changes(view.id, after_rev=after_rev)
+            changed += page
+            if not page or not has_more:
+                break
+        # New messages first, in seq order (the pages come in rev order), then the changes.
+        shown = view.last_seq
+        self._display(view, sorted((i for i in changed if int(i["seq"]) > shown), key=_seq))
+        for item in changed:
+            if int(item["seq"]) <= shown:
+                self._show_change(view, item)
 
     def _display(self, view: RoomView, items: list[Message]) -> None:
         """Print the messages not shown yet, in order, as one block."""
@@ -385,3 +441,7 @@ class Chat:
         if typing:
             parts.append(typing)
         return "  |  ".join(parts)
+
+
+def _seq(item: Message) -> int:
+    return int(item.get("seq") or 0)

@@ -1,8 +1,10 @@
 """The room on screen: what has been shown of it, who is there, who is typing.
 
 `take_new` is the one place that decides what gets printed: only messages newer than the
-newest shown, in order. So the initial history, a `since_seq` replay, a REST catch-up and
-the live stream may overlap freely and each message still appears exactly once.
+newest shown, in order. So the initial history, a replay, a REST catch-up and the live
+stream may overlap freely and each message still appears exactly once. `last_rev` is the
+room's change number up to which the subscription delivered every change: a reconnect
+resumes after it (`since_rev`), so edits and deletes made meanwhile are shown too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ class RoomView:
     last_seq: int = 0  # newest seq shown
     oldest_seq: int | None = None  # oldest seq shown (where /history continues)
     read_seq: int = 0  # newest read marker sent
+    last_rev: int | None = None  # every change up to it came; None before a subscription
+    # New messages of a resume by rev, held until `subscribed`: the replay comes in rev
+    # order, so a message created while we were away and edited since comes after newer ones.
+    replay: list[dict[str, Any]] | None = None
     last_day: date | None = None
     online: dict[int, dict[str, Any]] = field(default_factory=dict)
     typing: dict[int, tuple[str, float]] = field(default_factory=dict)  # user: (name, until)
@@ -54,6 +60,11 @@ class RoomView:
             self.typing.pop(int((item.get("author") or {}).get("id") or 0), None)
             self.remember_author(item)
         return render.joined(*lines)
+
+    def saw_rev(self, rev: object) -> None:
+        """A change the subscription delivered (they come in rev order)."""
+        if isinstance(rev, int) and not isinstance(rev, bool):
+            self.last_rev = rev if self.last_rev is None else max(self.last_rev, rev)
 
     def remember_author(self, item: Message) -> None:
         """Kept for a while, to say whose message a `message.deleted` was about."""

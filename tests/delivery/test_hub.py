@@ -40,8 +40,8 @@ def queued(conn: Connection) -> list[Any]:
 
 
 def message(room_id: int, seq: int) -> events.Event:
-    frame = orjson.dumps({"type": "message", "message": {"seq": seq}}).decode()
-    return events.message_created(room_id=room_id, seq=seq, frame=frame)
+    frame = orjson.dumps({"type": "message", "message": {"seq": seq, "rev": seq}}).decode()
+    return events.message_created(room_id=room_id, seq=seq, rev=seq, frame=frame)
 
 
 def seqs(conn: Connection) -> list[int]:
@@ -63,13 +63,15 @@ class Harness:
         self.broker.set_handler(self.hub.dispatch)
         self.broker.add_reconnect_listener(self.hub.resync)
 
-    async def fill_gap(self, room_id: int, after: int, upto: int) -> list[tuple[int, str]]:
+    async def fill_gap(
+        self, room_id: int, after: int, upto: int | None, limit: int
+    ) -> list[tuple[int, str]]:
         self.fills.append((room_id, after, upto))
         return [
             (seq, message(room_id, seq).frame)
             for seq in self.stored.get(room_id, [])
-            if after < seq <= upto
-        ]
+            if after < seq and (upto is None or seq <= upto)
+        ][:limit]
 
     async def live(self, conn: Connection, room_id: int, snapshot: int = 0) -> None:
         self.hub.add(conn)
@@ -155,6 +157,80 @@ async def test_first_subscriber_sets_the_baseline() -> None:
     h.hub.go_live(a, 7, 10, '{"type":"subscribed"}')
     h.broker.publish(message(7, 13))
     assert seqs(a) == [11, 12, 13]
+
+
+def change(room_id: int, rev: int, kind: str = "message.updated") -> events.Event:
+    frame = orjson.dumps({"type": kind, "message": {"rev": rev}}).decode()
+    return events.message_changed(room_id=room_id, seq=1, rev=rev, frame=frame)
+
+
+def revs(conn: Connection) -> list[int]:
+    return [f["message"]["rev"] for f in queued(conn) if "message" in f]
+
+
+async def test_edits_and_new_messages_are_delivered_in_rev_order() -> None:
+    """An edit committed between two sends may reach the broker after the later send."""
+    h = Harness()
+    a = connection()
+    await h.live(a, room_id=7, snapshot=0)
+    h.broker.publish(message(7, 1))
+    h.broker.publish(message(7, 3))
+    h.broker.publish(change(7, 2))
+    assert [f["type"] for f in queued(a)][1:] == ["message", "message.updated", "message"]
+    assert revs(a) == [1, 2, 3]
+
+
+async def test_a_superseded_rev_is_skipped_after_asking_the_store() -> None:
+    """Rev 2 was an edit whose message was edited again (rev 4): the store has no rev 2 any
+    more, and the feed moves on instead of stalling the room."""
+    h = Harness(stored={7: [1, 3, 4]})
+    a = connection()
+    await h.live(a, room_id=7, snapshot=0)
+    h.broker.publish(message(7, 1))
+    h.broker.publish(change(7, 4))  # rev 2 lost with its process, rev 3 late
+    await asyncio.sleep(0.2)
+    assert h.fills == [(7, 1, 3)]
+    assert revs(a) == [1, 3, 4]
+    h.broker.publish(message(7, 3))  # arriving after its fill: not repeated
+    h.broker.publish(change(7, 5))
+    assert revs(a) == [1, 3, 4, 5]
+
+
+async def test_a_subscriber_whose_replay_is_ahead_of_a_held_gap_gets_nothing_twice() -> None:
+    h = Harness(gap_timeout=10)
+    old = connection(user_id=1)
+    await h.live(old, room_id=7, snapshot=0)
+    h.broker.publish(message(7, 1))
+    h.broker.publish(message(7, 3))  # held: rev 2 (an edit) is still on its way
+    new = connection(user_id=2)
+    h.hub.add(new)
+    await h.hub.open(new, 7)
+    h.hub.go_live(new, 7, 3, '{"type":"subscribed"}')  # its replay held revs up to 3
+    h.broker.publish(change(7, 2))
+    h.broker.publish(change(7, 4))
+    assert revs(old) == [1, 2, 3, 4]
+    assert revs(new) == [4]
+
+
+async def test_a_long_gap_is_filled_page_by_page() -> None:
+    h = Harness(stored={7: list(range(1, 2502))})
+    a = connection(limit=5000)
+    await h.live(a, room_id=7, snapshot=0)
+    h.broker.publish(message(7, 1))
+    h.broker.publish(message(7, 2501))  # 2..2500 were lost with their process
+    await asyncio.sleep(0.3)
+    assert revs(a) == list(range(1, 2502))
+    assert h.fills == [(7, 1, 2500), (7, 1001, 2500), (7, 2001, 2500)]
+
+
+async def test_resync_pages_through_every_change_past_gaps() -> None:
+    h = Harness(stored={7: [r for r in range(2, 2500) if r % 3]})
+    a = connection(limit=5000)
+    await h.live(a, room_id=7, snapshot=1)
+    h.hub.resync()
+    await asyncio.sleep(0.1)
+    assert revs(a) == [r for r in range(2, 2500) if r % 3]
+    assert [upto for _, _, upto in h.fills] == [None, None]
 
 
 async def test_typing_skips_the_typist_and_read_skips_its_origin() -> None:

@@ -46,7 +46,7 @@ async def pair(redis_url: str):  # type: ignore[no-untyped-def]
 
 
 def message(room_id: int, seq: int) -> Event:
-    return events.message_created(room_id=room_id, seq=seq, frame=f'{{"seq":{seq}}}')
+    return events.message_created(room_id=room_id, seq=seq, rev=seq, frame=f'{{"seq":{seq}}}')
 
 
 async def test_events_reach_the_other_process_in_order(pair) -> None:  # type: ignore[no-untyped-def]
@@ -109,6 +109,9 @@ async def test_readiness_and_encoding(pair) -> None:  # type: ignore[no-untyped-
     assert a.healthy
     event = events.room_frame(room_id=5, frame='{"x":"é|\\n"}', skip_user_id=3, skip_connection="c")
     assert Event.decode(event.encode()) == event
+    change = events.message_changed(room_id=5, seq=2, rev=7, frame='{"type":"message.updated"}')
+    assert Event.decode(change.encode()) == change
+    assert Event.decode(change.encode()).rev == 7
 
 
 async def test_a_quick_redis_restart_is_noticed_and_resynchronised(tmp_path: Path) -> None:

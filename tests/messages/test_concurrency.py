@@ -199,3 +199,78 @@ async def test_a_connection_the_server_ended_while_idle_does_not_cost_a_send(
 
 async def _discard(_events: object) -> None:
     return None
+
+
+async def test_sends_edits_and_deletes_from_several_processes_never_share_a_rev(
+    live_database: str,
+) -> None:
+    """Committers (sends) and REST-style transactions (edits, deletes) on separate engines
+    race in one room: every change takes its own rev, and last_rev counts them all."""
+    from app.messages import service as message_service
+    from app.users.models import User
+
+    author, room_id = await seed(live_database)
+    engines, committers = await start_committers(live_database, [1, 7, 1, 50])
+    editors = [create_engine(live_database, pool_size=3, max_overflow=0) for _ in range(3)]
+    try:
+        first = await asyncio.gather(
+            *(
+                committers[i % 4].send(
+                    room_id=room_id,
+                    author_id=author.id,
+                    author_json=author.model_dump_json(),
+                    body=f"m{i}",
+                    client_id=f"first{i}",
+                )
+                for i in range(60)
+            )
+        )
+        ids = [o.message_id for o in first]
+
+        async def change(n: int) -> None:
+            sessionmaker = async_sessionmaker(editors[n % 3], expire_on_commit=False)
+            async with sessionmaker() as session, session.begin():
+                actor = await session.get_one(User, author.id)
+                if n % 3 == 0:
+                    await message_service.delete_message(session, actor, room_id, ids[n])
+                else:
+                    await message_service.edit_message(
+                        session, actor, room_id, ids[n], f"edited {n}"
+                    )
+
+        more = [
+            committers[i % 4].send(
+                room_id=room_id,
+                author_id=author.id,
+                author_json=author.model_dump_json(),
+                body=f"n{i}",
+                client_id=f"more{i}",
+            )
+            for i in range(120)
+        ]
+        results = await asyncio.gather(*more, *(change(n) for n in range(60)))
+    finally:
+        await stop_committers(engines, committers)
+        for engine in editors:
+            await engine.dispose()
+
+    sent = [o for o in (*first, *results[:120]) if isinstance(o, Stored)]
+    assert len(sent) == 180
+    engine = create_engine(live_database)
+    async with engine.connect() as conn:
+        rows = (
+            await conn.execute(
+                text("SELECT seq, rev, created_rev FROM messages WHERE room_id = :r"),
+                {"r": room_id},
+            )
+        ).all()
+        last_rev = (
+            await conn.execute(text("SELECT last_rev FROM rooms WHERE id = :r"), {"r": room_id})
+        ).scalar_one()
+    await engine.dispose()
+    # 180 sends + 60 changes, each its own number: nothing shared, nothing lost.
+    assert last_rev == 240
+    assert len({rev for _, rev, _ in rows}) == len(rows) == 180
+    assert max(rev for _, rev, _ in rows) <= last_rev
+    assert sorted(created for _, _, created in rows) == sorted(o.rev for o in sent)
+    assert sum(rev > created for _, rev, created in rows) == 60

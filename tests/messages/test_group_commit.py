@@ -33,7 +33,7 @@ class ScriptedStore:
         if self.failures:
             raise self.failures.pop(0)
         return [
-            Stored(seq, send.room_id, seq, "{}", created=True)
+            Stored(seq, send.room_id, seq, seq, "{}", created=True)
             for seq, send in enumerate(sends, start=1)
         ]
 

@@ -12,6 +12,7 @@ MESSAGE_FIELDS = {
     "id",
     "room_id",
     "seq",
+    "rev",
     "author",
     "body",
     "created_at",
@@ -186,7 +187,8 @@ async def test_edit_own_message(
     assert edited["body"] == "fixed"
     assert edited["seq"] == sent["seq"]
     assert edited["edited_at"] is not None
-    assert [e.kind for e in published] == [Kind.ROOM]
+    assert edited["rev"] == sent["rev"] + 1
+    assert [(e.kind, e.rev) for e in published] == [(Kind.MESSAGE, edited["rev"])]
     assert orjson.loads(published[0].frame) == {"type": "message.updated", "message": edited}
     assert (await history(client, bob, room_id))["messages"][0]["body"] == "fixed"
     # Not the author: refused, even for the owner.
@@ -216,7 +218,7 @@ async def test_delete_keeps_a_tombstone(
         (2, "keep", False),
     ]
     assert [orjson.loads(e.frame) for e in published] == [
-        {"type": "message.deleted", "room_id": room_id, "id": first["id"], "seq": 1}
+        {"type": "message.deleted", "room_id": room_id, "id": first["id"], "seq": 1, "rev": 3}
     ]
     # Deleting again changes nothing and announces nothing; editing a deleted message is 409.
     again = await client.delete(f"/rooms/{room_id}/messages/{first['id']}", headers=bob.headers)

@@ -101,6 +101,7 @@ async def test_subscribe_reports_the_room(
         "type": "subscribed",
         "room_id": room_id,
         "last_seq": 0,
+        "last_rev": 0,
         "replayed": 0,
         "complete": True,
         "online": [alice.profile],
@@ -372,6 +373,7 @@ async def test_rest_changes_reach_subscribers(
         "room_id": room_id,
         "id": sent["id"],
         "seq": 1,
+        "rev": 3,
     }
     await api.patch(f"/rooms/{room_id}", json={"topic": "fresh"}, headers=alice.headers)
     updated = await b.next("room.updated")

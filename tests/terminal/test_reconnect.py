@@ -17,7 +17,7 @@ from tests.support.rooms import create_room, history, send
 from tests.support.server import LiveServer, ServerFactory
 from tests.support.users import TestUser, UserFactory
 from tests.terminal.conftest import StartChat
-from tests.terminal.test_conversation import said
+from tests.terminal.test_conversation import TIME, said
 
 pytestmark = pytest.mark.live
 
@@ -110,5 +110,48 @@ async def test_network_loss_server_restart_and_token_expiry(
         assert missed == sorted(missed), "shown in order"
         stored = [m["body"] for m in (await history(api, bob, room["id"]))["messages"]]
         assert stored.count("typed while offline") == 1
+        a.type("/quit")
+        assert await a.exit_code() == 0
+
+
+async def test_edits_and_deletes_made_while_offline_show_after_reconnecting(
+    dedicated: LiveServer, proxy: CuttableProxy, start_chat: StartChat, tmp_path: Path, unique: str
+) -> None:
+    pond = f"pond-{unique}"
+    async with httpx.AsyncClient(base_url=dedicated.base_url, timeout=10) as api:
+        users = UserFactory(api)
+        alice, bob = await users.create(), await users.create()
+        room = await create_room(api, bob, pond)
+        for body in ("first draft", "to be regretted", "plain"):
+            await say(api, bob, room["id"], body)
+        ids = [m["id"] for m in (await history(api, bob, room["id"]))["messages"]]
+        save_session(tmp_path / "alice", proxy.base_url, alice)
+        a = await start_chat(proxy.base_url, "alice", "--room", pond)
+        await a.expect(said(bob.username, "plain"))
+        await a.shows(re.compile(rf"#{pond}: \d+ online"))
+
+        proxy.cut()
+        await a.expect("Disconnected (connection lost); reconnecting...")
+        tokens = await UserFactory(api).login(bob.username)
+        bob.access_token = str(tokens["access_token"])
+        edited = await api.patch(
+            f"/rooms/{room['id']}/messages/{ids[0]}",
+            json={"body": "final wording"},
+            headers=bob.headers,
+        )
+        assert edited.status_code == 200
+        deleted = await api.delete(f"/rooms/{room['id']}/messages/{ids[1]}", headers=bob.headers)
+        assert deleted.status_code == 204
+        await say(api, bob, room["id"], "new while away")  # three changes: past REPLAY_LIMIT
+        proxy.restore()
+        await a.expect("Reconnected.", timeout=BACKOFF_SLACK)
+
+        # The resume by rev shows the edit and the delete, and the new message once.
+        await a.shows(re.compile(TIME + re.escape(f"{bob.username} (edited): final wording")))
+        await a.shows(f"A message from {bob.username} was deleted.")
+        await a.shows(said(bob.username, "new while away"))
+        screen = a.text
+        assert screen.count("final wording") == 1
+        assert screen.count(": new while away") == 1
         a.type("/quit")
         assert await a.exit_code() == 0

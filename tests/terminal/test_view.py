@@ -61,3 +61,11 @@ def test_presence_updates_who_is_online() -> None:
     view.set_presence(BOB, "offline")
     assert view.online == {}
     assert view.typing_now() == ""
+
+
+def test_the_change_number_only_goes_up() -> None:
+    view = RoomView(id=1, name="tea")
+    assert view.last_rev is None  # unknown until a subscription says: resume by seq
+    for rev in (4, 9, 7, None, "12", True):
+        view.saw_rev(rev)
+    assert view.last_rev == 9

@@ -195,8 +195,9 @@ async def test_resumes_after_a_drop_and_fetches_what_the_replay_left_out(
             await send(api, bob, room["id"], body)
         reconnect.set()
 
-        # The resume replays 2 (REPLAY_LIMIT), says complete: false, and the page fetches the
-        # rest with after_seq: all of them, once each, in order.
+        # The resume (by rev: the page knows the room's change number) replays 2
+        # (REPLAY_LIMIT), says complete: false, and the page pages the rest of the changes
+        # with after_rev: all of them, once each, in order.
         await person.expect_connected()
         await expect(person.messages().get_by_test_id("message-body")).to_have_text(
             ["first", *missed]
@@ -206,7 +207,68 @@ async def test_resumes_after_a_drop_and_fetches_what_the_replay_left_out(
             ["first", *missed, "live again"]
         )
         assert len(sockets) == 2
-        assert any(f"/rooms/{room['id']}/messages?after_seq=" in url for url in fetched)
+        assert any(f"/rooms/{room['id']}/changes?after_rev=" in url for url in fetched)
+
+
+async def test_edits_and_deletes_made_while_offline_show_after_the_reconnect(
+    visit: Visit, make_server: ServerFactory
+) -> None:
+    server = make_server()
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as api:
+        alice = await UserFactory(api).create(unique("offline"))
+        bob = await UserFactory(api).create(unique("offline"))
+        room = await create_room(api, alice, unique("offline"))
+        await add_member(api, bob, room["id"], bob)
+        to_edit = await send(api, bob, room["id"], "typo here")
+        to_delete = await send(api, bob, room["id"], "regrettable")
+        await send(api, bob, room["id"], "stays as it was")
+
+        person = await visit(server.base_url)
+        sockets: list[WebSocketRoute] = []
+        reconnect = asyncio.Event()
+
+        async def route(socket: WebSocketRoute) -> None:
+            sockets.append(socket)
+            if len(sockets) > 1:
+                await reconnect.wait()
+            socket.connect_to_server()
+
+        await person.page.route_web_socket(re.compile(r"/ws\?"), route)
+        fetched: list[str] = []
+        person.page.on("request", lambda request: fetched.append(request.url))
+        await person.log_in(alice)
+        await person.open_room(room["id"])
+        await person.expect_connected()
+        await expect(person.message("regrettable")).to_be_visible()
+
+        # The page is cut off; meanwhile bob fixes one message and deletes another.
+        await sockets[0].close(code=1013, reason="too slow")
+        await expect(person.page.get_by_test_id("connection")).to_have_text("Reconnecting…")
+        edited = await api.patch(
+            f"/rooms/{room['id']}/messages/{to_edit['id']}",
+            json={"body": "typo fixed"},
+            headers=bob.headers,
+        )
+        assert edited.status_code == 200
+        deleted = await api.delete(
+            f"/rooms/{room['id']}/messages/{to_delete['id']}", headers=bob.headers
+        )
+        assert deleted.status_code == 204
+        fetched.clear()
+        reconnect.set()
+
+        # The resume by rev brings both, without reloading the page or refetching history.
+        await person.expect_connected()
+        bodies = person.messages().get_by_test_id("message-body")
+        await expect(bodies).to_have_text(
+            ["typo fixed (edited)", "This message was deleted.", "stays as it was"]
+        )
+        await expect(person.messages().get_by_test_id("edited")).to_have_count(1)
+        assert not any("/messages" in url for url in fetched), fetched
+        # And it is live again.
+        await send(api, bob, room["id"], "back to normal")
+        await expect(person.message("back to normal")).to_have_count(1)
+        assert len(sockets) == 2
 
 
 async def test_being_added_to_a_room_shows_it_at_once(

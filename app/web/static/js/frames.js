@@ -29,6 +29,7 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
   const handlers = {
     message(frame) {
       receive(frame.message);
+      state.rooms.get(frame.message.room_id)?.sawRev(frame.message.rev);
     },
     ack(frame) {
       outbox.delivered(frame.client_id);
@@ -40,8 +41,11 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
       room.subscribed = true;
       room.subscribing = false;
       room.knownLastSeq = Math.max(room.knownLastSeq, frame.last_seq);
+      // From here on every change reaches us live, in rev order (an incomplete replay stops
+      // at last_rev, and the rest is paged from there).
+      room.sawRev(frame.last_rev);
       room.online = new Map((frame.online || []).map((user) => [user.id, user]));
-      if (!frame.complete) sync.recoverIncompleteReplay(room);
+      if (!frame.complete) sync.recoverIncompleteReplay(room, frame.last_rev);
       outbox.flush(room);
       invalidate("people", "sidebar", "timeline");
     },
@@ -60,15 +64,17 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
     },
     "message.updated"(frame) {
       const room = state.rooms.get(frame.message.room_id);
-      if (room && room.messages.has(frame.message.seq)) {
-        room.put(frame.message, state.me.id);
+      if (!room) return;
+      room.sawRev(frame.message.rev);
+      if (room.putChanged(frame.message, state.me.id) || room.messages.has(frame.message.seq)) {
         invalidate("timeline", "sidebar");
       }
     },
     "message.deleted"(frame) {
       const room = state.rooms.get(frame.room_id);
       if (!room) return;
-      room.markDeleted(frame.seq);
+      room.sawRev(frame.rev);
+      room.markDeleted(frame.seq, frame.rev);
       if (state.confirming === frame.seq) state.confirming = null;
       const editing = state.editing;
       if (editing && editing.seq === frame.seq && state.openRoomId === room.id) {

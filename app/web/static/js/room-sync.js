@@ -1,6 +1,7 @@
 // Keeping the rooms in step with the server: the room list and its periodic refresh, one
-// subscription per joined room (resumed with `since_seq`), and each room's history: the
-// latest page, older pages, and a catch-up over REST after a gap. No DOM here.
+// subscription per joined room (resumed with `since_rev`, every change we missed, once the
+// room's change number is known; else `since_seq`), and each room's history: the latest
+// page, older pages, and a catch-up over REST after a gap. No DOM here.
 
 import { report, toast } from "./notices.js";
 import { invalidate } from "./render.js";
@@ -10,6 +11,7 @@ import { state } from "./state.js";
 
 const PAGE_SIZE = 50;
 const CATCH_UP_PAGE = 200;
+const CHANGES_PAGE = 1000;
 const ROOMS_REFRESH_MS = 30_000;
 
 export function createRoomSync({ session, realtime, outbox }) {
@@ -62,8 +64,14 @@ export function createRoomSync({ session, realtime, outbox }) {
   function subscribeIfNeeded(room) {
     if (!room || !room.member || room.subscribed || room.subscribing || !realtime.open) return;
     const frame = { type: "subscribe", room_id: room.id, ref: `sub:${room.id}` };
-    const since = room.resumeSeq;
-    if (since !== null) frame.since_seq = since;
+    room.resumingByRev = room.lastRev !== null;
+    room.knownBeforeResume = room.knownLastSeq;
+    if (room.resumingByRev) {
+      frame.since_rev = room.lastRev;
+    } else {
+      const since = room.resumeSeq;
+      if (since !== null) frame.since_seq = since;
+    }
     room.subscribing = realtime.send(frame);
   }
 
@@ -109,6 +117,7 @@ export function createRoomSync({ session, realtime, outbox }) {
     room.messages.clear();
     room.loaded = false;
     room.hasMoreBefore = true;
+    room.lastRev = null;
     room.forgetLive();
     room.subscribing = false;
   }
@@ -178,11 +187,36 @@ export function createRoomSync({ session, realtime, outbox }) {
     }
   }
 
+  /** A resume by rev was cut short at `afterRev`: page the changes after it (live frames
+   * keep arriving meanwhile; each message keeps its state with the higher rev). */
+  async function catchUpChanges(room, afterRev) {
+    const knownSeq = room.knownBeforeResume ?? 0; // what came after it is new to us
+    try {
+      let after = afterRev;
+      for (;;) {
+        const page = await session.request("GET", `/rooms/${room.id}/changes`, {
+          query: { after_rev: after, limit: CHANGES_PAGE },
+        });
+        for (const message of page.messages) room.putChanged(message, state.me.id, knownSeq);
+        after = page.last_rev;
+        if (!page.has_more) break;
+      }
+    } catch (error) {
+      report(error);
+    } finally {
+      invalidate("sidebar", "timeline");
+    }
+  }
+
   /**
    * More was missed than the server replays on subscribe: fetch the rest over REST, or, for
    * a room we hold no history of, drop the partial tail and take the count from a listing.
    */
-  function recoverIncompleteReplay(room) {
+  function recoverIncompleteReplay(room, lastRev) {
+    if (room.resumingByRev) {
+      catchUpChanges(room, lastRev);
+      return;
+    }
     if (room.loaded || room.loading) {
       catchUp(room);
       return;

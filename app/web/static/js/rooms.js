@@ -26,6 +26,12 @@ export class Room {
     this.online = new Map(); // user id -> User
     this.typing = new Map(); // user id -> {user, until}
     this.newSince = null; // seq of the first unread message when the room was opened
+    // The room's change number up to which every change has reached us through the
+    // subscription (replay, then live, in rev order): a resume asks for what came after it.
+    // Null until a subscription has told us where it starts.
+    this.lastRev = null;
+    this.resumingByRev = false; // the subscription under way asked for since_rev
+    this.knownBeforeResume = 0; // knownLastSeq when it was asked for
   }
 
   get member() {
@@ -81,9 +87,18 @@ export class Room {
     }
   }
 
-  /** Add or replace a message. Returns true if it is new to us. */
+  /** A change the subscription delivered (in rev order): everything up to it has come. */
+  sawRev(rev) {
+    if (typeof rev === "number" && (this.lastRev === null || rev > this.lastRev)) {
+      this.lastRev = rev;
+    }
+  }
+
+  /** Add or replace a message, keeping whichever state is newer (the higher `rev`: a page
+   * fetched over REST may be older than a frame that overtook it). True if it is new to us. */
   put(message, myId) {
     const known = this.messages.get(message.seq);
+    if (known && (known.rev ?? 0) > (message.rev ?? 0)) return false;
     this.messages.set(message.seq, message);
     this.knownLastSeq = Math.max(this.knownLastSeq, message.seq);
     this.typing.delete(message.author.id);
@@ -102,10 +117,25 @@ export class Room {
     return true;
   }
 
-  markDeleted(seq) {
+  markDeleted(seq, rev) {
     const message = this.messages.get(seq);
-    if (message) this.messages.set(seq, { ...message, deleted: true, body: "" });
+    if (message && (message.rev ?? 0) <= (rev ?? Infinity)) {
+      this.messages.set(seq, { ...message, deleted: true, body: "", rev: rev ?? message.rev });
+    }
     this.extra.delete(seq);
+  }
+
+  /**
+   * A message in some state we did not see created (an edit, a paged change): taken if we
+   * hold it, or if it is newer than every message we knew of (`knownSeq`), so new to us.
+   * An older one we do not hold is left for when its page of history is fetched, in its
+   * current state, so that no lone old message opens a hole in the timeline.
+   */
+  putChanged(message, myId, knownSeq = this.knownLastSeq) {
+    if (this.messages.has(message.seq) || message.seq > Math.max(knownSeq, this.newestSeq)) {
+      return this.put(message, myId);
+    }
+    return false;
   }
 
   /** Our read marker moved to `seq` (from this page or another tab of ours). */
