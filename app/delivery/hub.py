@@ -39,6 +39,9 @@ class RoomFeed:
     held: dict[int, str] = field(default_factory=dict)  # arrived ahead of a gap
     gap_timer: asyncio.TimerHandle | None = None
     ready: asyncio.Future[None] | None = None  # the broker subscription is in place
+    # Live connections whose replay went past `last_seq` (a client resumed while this feed
+    # waited for a gap): they skip seqs up to their replay's end, which they already have.
+    ahead: dict[Connection, int] = field(default_factory=dict)
 
     @property
     def empty(self) -> bool:
@@ -125,6 +128,8 @@ class Hub:
         if feed.last_seq is None:
             feed.last_seq = snapshot_seq
             self._release_held(feed)
+        elif snapshot_seq > feed.last_seq:
+            feed.ahead[connection] = snapshot_seq
 
     def close_subscription(self, connection: Connection, room_id: int) -> bool:
         """Stop the connection hearing the room; True if it was subscribed."""
@@ -140,6 +145,7 @@ class Hub:
             return
         feed.live.discard(connection)
         feed.pending.pop(connection, None)
+        feed.ahead.pop(connection, None)
         if feed.empty:
             self._drop_feed(feed)
 
@@ -218,7 +224,9 @@ class Hub:
         # One ASGI message for every recipient, and over a copy of the set: a push may close
         # a too-slow connection, which then leaves it.
         message = {"type": "websocket.send", "text": frame}
-        if skip_user or origin:
+        if seq and feed.ahead:
+            self._deliver_around_ahead(feed, seq, message)
+        elif skip_user or origin:
             for connection in list(feed.live):
                 if connection.user_id != skip_user and connection.id != origin:
                     connection.push_message(message)
@@ -228,6 +236,16 @@ class Hub:
         for connection, buffer in feed.pending.items():
             if connection.user_id != skip_user and connection.id != origin:
                 buffer.append((seq, frame))
+
+    def _deliver_around_ahead(self, feed: RoomFeed, seq: int, message: dict[str, str]) -> None:
+        """A message, while some connections already have it from their replay."""
+        for connection in list(feed.live):
+            floor = feed.ahead.get(connection)
+            if floor is None:
+                connection.push_message(message)
+            elif seq > floor:
+                del feed.ahead[connection]  # caught up: from now on, like everyone else
+                connection.push_message(message)
 
     def _end_all(
         self, feed: RoomFeed, which: Callable[[Connection], bool], frame: str = ""
@@ -260,10 +278,11 @@ class Hub:
         )
         for seq, frame in await self._fill_gap(feed.room_id, start, end):
             self._order(feed, seq, frame)
-        if feed.last_seq is not None and feed.held and feed.last_seq < min(feed.held) - 1:
-            # Not in the database either: never committed. Move on rather than stall the room.
+        if feed.last_seq is not None and feed.last_seq < end:
+            # Not in the database either: never committed. Move on rather than stall the room,
+            # but only past the range asked for: a younger gap behind it gets its own wait.
             logger.error("room %s: seq %s..%s never arrived", feed.room_id, feed.last_seq + 1, end)
-            feed.last_seq = min(feed.held) - 1
+            feed.last_seq = end
             self._release_held(feed)
 
     def resync(self) -> None:

@@ -98,6 +98,9 @@ class RedisClusterNodes:
                 # A replica may take over however long it was cut off: this is a test.
                 "--cluster-replica-validity-factor",
                 "0",
+                # Bound to loopback or a test bridge's address only; no password to set.
+                "--protected-mode",
+                "no",
                 "--save",
                 "",
                 "--appendonly",
