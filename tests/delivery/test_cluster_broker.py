@@ -226,3 +226,26 @@ async def test_a_masters_failover_is_an_outage_for_its_rooms_only(
     finally:
         await a.stop()
         await b.stop()
+
+
+def test_a_burst_of_joins_on_a_fresh_process(cluster: RedisClusterNodes) -> None:
+    """Found by the benchmark: 100 sockets subscribing at once to a just-started server
+    (uvloop, as `parley serve` runs). The cluster client, left to initialize itself on those
+    first commands, did so many times over and closed connections that other commands were
+    using (RuntimeError from deep inside redis-py, and the subscriptions failed)."""
+    uvloop = pytest.importorskip("uvloop")
+
+    async def burst() -> None:
+        presence = create_presence(cluster.url, ttl=30)
+        await presence.start()
+        try:
+            users = [json.dumps({"id": n}) for n in range(100)]
+            joined = await asyncio.gather(*(presence.join(5, n, users[n]) for n in range(100)))
+            online = await asyncio.gather(*(presence.online(5) for _ in range(50)))
+            assert all(joined)
+            assert all(sorted(found) == sorted(users) for found in online)
+        finally:
+            await presence.stop()
+
+    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+        runner.run(burst())

@@ -146,6 +146,13 @@ class ClusterPresence(Presence):
         return [_as_text(value) for value in found if value is not None]
 
     async def start(self) -> None:
+        # Learn the topology once, before the first joins: left to the first commands, a
+        # burst of them (every socket of a busy room subscribing at once) initializes the
+        # client concurrently and redis-py closes connections that others are using.
+        try:
+            await self._redis.initialize()
+        except FAILURES as exc:
+            self._degrade(exc)
         self._task = asyncio.create_task(self._maintain(), name="redis-cluster-presence")
 
     async def stop(self) -> None:
