@@ -244,6 +244,9 @@ def test_a_burst_of_joins_on_a_fresh_process(cluster: RedisClusterNodes) -> None
             online = await asyncio.gather(*(presence.online(5) for _ in range(50)))
             assert all(joined)
             assert all(sorted(found) == sorted(users) for found in online)
+            # Answered by the cluster, not by the fallback to this process's own view.
+            assert isinstance(presence, ClusterPresence)
+            assert not presence.degraded
         finally:
             await presence.stop()
 

@@ -64,6 +64,16 @@ QUIET_SECONDS = 5.0
 PONG_TIMEOUT_SECONDS = 3.0
 FLUSH_ON_STOP_SECONDS = 2.0
 CONNECT_TIMEOUT_SECONDS = 2.0
+# What a command on a failed or torn-down connection raises: besides redis-py's own errors
+# and the socket's, redis-py raises AttributeError (its writer already gone) or RuntimeError
+# (uvloop: "the handler is closed") when a connection was closed under a pending command.
+FAILURES: tuple[type[BaseException], ...] = (
+    RedisError,
+    RedisClusterException,
+    OSError,
+    AttributeError,
+    RuntimeError,
+)
 
 
 @dataclass(frozen=True)
@@ -181,7 +191,7 @@ class _Shard:
                 self.resync_on_confirm.add(channel)
             try:
                 await pubsub.ssubscribe(channel)
-            except (RedisError, OSError) as exc:
+            except FAILURES as exc:
                 logger.debug("SSUBSCRIBE %s on %s failed: %s", channel, self.name, exc)
                 self.owes_resync = True
         elif missed:
@@ -196,7 +206,7 @@ class _Shard:
             return
         try:
             await pubsub.sunsubscribe(channel)
-        except (RedisError, OSError) as exc:
+        except FAILURES as exc:
             logger.debug("SUNSUBSCRIBE %s on %s failed: %s", channel, self.name, exc)
 
     async def _run(self) -> None:
@@ -206,7 +216,7 @@ class _Shard:
                 await self._connect()
                 attempt = 0
                 await self._receive()
-            except (RedisError, OSError) as exc:
+            except FAILURES as exc:
                 self.connected.clear()
                 self._note_outage(exc)
                 await self._close_pubsub()
@@ -581,7 +591,7 @@ class ClusterBroker(Broker):
                     for index in indexes:
                         pipe.execute_command("SPUBLISH", batch[index][1], batch[index][2])
                     await pipe.execute()
-            except (RedisError, OSError) as exc:
+            except FAILURES as exc:
                 logger.debug("SPUBLISH to %s failed, keeping %d: %s", name, len(indexes), exc)
                 return False
             return True

@@ -21,16 +21,18 @@ import secrets
 import time
 from collections.abc import Callable
 
-from redis.exceptions import RedisClusterException, RedisError
-
-from app.delivery.broker.cluster import cluster_client, cluster_prefix, parse_cluster_url
+from app.delivery.broker.cluster import (
+    FAILURES,
+    cluster_client,
+    cluster_prefix,
+    parse_cluster_url,
+)
 from app.delivery.events import room_channel
 from app.delivery.presence.base import Presence
 from app.delivery.presence.local import LocalPresence
 
 logger = logging.getLogger(__name__)
 
-FAILURES = (RedisError, RedisClusterException, OSError)
 
 # KEYS: room, room-user, room-users. ARGV: user, process, expires, now, user JSON, key ttl.
 JOIN = """
@@ -89,6 +91,11 @@ class ClusterPresence(Presence):
         self._on_expired: ExpiryHandler | None = None
         self._task: asyncio.Task[None] | None = None
         self._degraded = False
+
+    @property
+    def degraded(self) -> bool:
+        """Showing this process's own view because the cluster failed a command."""
+        return self._degraded
 
     def set_expiry_handler(self, handler: ExpiryHandler) -> None:
         self._on_expired = handler
