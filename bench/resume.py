@@ -166,6 +166,7 @@ class Outcome:
     lost: int
     duplicated: int
     caught_up_seconds: float
+    worst_delivery_seconds: float  # the longest any subscriber waited for any message
     reconnects: int
     problems: list[str] = field(default_factory=list)
 
@@ -173,7 +174,8 @@ class Outcome:
         return (
             f"{name}: sent {self.sent}, acked {self.acked}, delivered {self.delivered}, "
             f"lost {self.lost}, duplicated {self.duplicated}, caught up "
-            f"{self.caught_up_seconds:.2f}s after the last ack, {self.reconnects} reconnects"
+            f"{self.caught_up_seconds:.2f}s after the last ack; longest wait for a message "
+            f"{self.worst_delivery_seconds:.2f}s; {self.reconnects} reconnects"
         )
 
 
@@ -193,6 +195,7 @@ async def run_resuming(
     (spread too), run `fault` after `before` seconds, keep sending `after` seconds more,
     then stop, wait for every ack and every subscriber, and verify."""
     run = RunState(acks_by_broadcast=False)
+    run.window_start_ns = 0  # every delivery's send-to-deliver time is kept: the worst counts
     clients: list[ResumingClient] = []
     nonce = secrets.token_hex(4)
     body = make_body(64)
@@ -244,6 +247,7 @@ async def run_resuming(
         lost=max(0, expected - got) + sum(len(c.sender.in_flight) for c in clients if c.sender),
         duplicated=max(0, delivered - expected) + _repeats(run.problems),
         caught_up_seconds=caught_up,
+        worst_delivery_seconds=max(run.deliver_ns, default=0) / 1e9,
         reconnects=sum(c.reconnects for c in clients),
         problems=problems,
     )
