@@ -336,6 +336,9 @@ class ClusterBroker(Broker):
         self._shards: dict[str, _Shard] = {}
         self._home: dict[str, _Shard] = {}  # channel (full name) -> its shard
         self._publishers: dict[str, Redis] = {}
+        # Per master: failed writes in a row, and when (loop time) to try it again.
+        self._failures: dict[str, int] = {}
+        self._retry_at: dict[str, float] = {}
         self._topology = asyncio.Lock()
         self._topology_ready = asyncio.Event()
         self._backlog: deque[tuple[float, str, bytes]] = deque()
@@ -550,26 +553,27 @@ class ClusterBroker(Broker):
 
     async def _write_loop(self) -> None:
         await self._topology_ready.wait()
-        attempt = 0
         while True:
             await self._backlog_ready.wait()
             self._backlog_ready.clear()
             while self._backlog:
                 self._forget_stale()
-                failed = await self._write_round()
-                if failed:
-                    await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
-                    attempt += 1
-                    async with self._topology:
-                        with contextlib.suppress(RedisError, RedisClusterException, OSError):
-                            await self._cluster.nodes_manager.initialize()
-                else:
-                    attempt = 0
+                retry_in = await self._write_round()
+                if retry_in is None:
+                    continue
+                # Some master is failing: its events wait for their retry time, but events
+                # for the others go out as soon as they are published.
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._backlog_ready.wait(), retry_in)
+                self._backlog_ready.clear()
             self._backlog_empty.set()
 
-    async def _write_round(self) -> bool:
+    async def _write_round(self) -> float | None:
         """Send what waits, one pipeline per master, concurrently; keep (in order) what a
-        failing master did not take. True if some master failed."""
+        failing master, or one waiting to be retried, did not take. Returns None if nothing
+        is kept, else the seconds until the next retry is due."""
+        loop = asyncio.get_running_loop()
+        now = loop.time()
         count = len(self._backlog)
         batch = [self._backlog.popleft() for _ in range(count)]
         groups: dict[str, list[int]] = defaultdict(list)
@@ -578,13 +582,17 @@ class ClusterBroker(Broker):
         for index, (_, channel, _) in enumerate(batch):
             try:
                 name, host, port = self._owner(channel)
-            except (RedisError, RedisClusterException, OSError):
+            except FAILURES:
                 unplaced.append(index)
                 continue
             groups[name].append(index)
             addresses[name] = (host, port)
 
+        just_failed: list[str] = []
+
         async def send(name: str, indexes: list[int]) -> bool:
+            if self._retry_at.get(name, 0.0) > now:
+                return False  # still backing off from its last failure
             client = self._publisher(name, *addresses[name])
             try:
                 async with client.pipeline(transaction=False) as pipe:
@@ -593,21 +601,35 @@ class ClusterBroker(Broker):
                     await pipe.execute()
             except FAILURES as exc:
                 logger.debug("SPUBLISH to %s failed, keeping %d: %s", name, len(indexes), exc)
+                failures = self._failures[name] = self._failures.get(name, 0) + 1
+                delay = RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)]
+                self._retry_at[name] = loop.time() + delay
+                just_failed.append(name)
                 return False
+            self._failures.pop(name, None)
+            self._retry_at.pop(name, None)
             return True
 
         names = list(groups)
         results = await asyncio.gather(*(send(n, groups[n]) for n in names))
-        keep = sorted(
-            unplaced
-            + [i for n, ok in zip(names, results, strict=True) if not ok for i in groups[n]]
-        )
+        failed = [n for n, ok in zip(names, results, strict=True) if not ok]
+        keep = sorted(unplaced + [i for n in failed for i in groups[n]])
         # Back at the front, in their order, ahead of what was published meanwhile.
         self._backlog.extendleft(batch[i] for i in reversed(keep))
         while len(self._backlog) > BACKLOG_LIMIT:
             self._backlog.popleft()
             self._dropped += 1
-        return bool(keep)
+        if not keep:
+            return None
+        if unplaced or just_failed:
+            # A master just failed (or a slot has no master): it may have been replaced by
+            # a promoted replica, so ask the cluster. Not on rounds that only skip a master
+            # still backing off: those come with every event for the healthy ones.
+            async with self._topology:
+                with contextlib.suppress(*FAILURES):
+                    await self._cluster.nodes_manager.initialize()
+        due = min((self._retry_at.get(n, now) for n in failed), default=now + RECONNECT_DELAYS[0])
+        return max(0.0, due - loop.time())
 
     def _forget_stale(self) -> None:
         horizon = time.monotonic() - BACKLOG_MAX_AGE_SECONDS
