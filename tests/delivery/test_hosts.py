@@ -14,6 +14,7 @@ Needs root (network namespaces), PostgreSQL (TEST_DATABASE_URL, else the local s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import shutil
 import signal
@@ -38,6 +39,7 @@ from tests.support.databases import (
 )
 from tests.support.redis_cluster import RedisClusterNodes
 from tests.support.server import PARLEY, free_port, server_environment
+from tests.support.ws import WsClient
 
 pytestmark = [pytest.mark.hosts, pytest.mark.live, pytest.mark.timeout(300)]
 
@@ -221,6 +223,39 @@ def _assert_exact(outcome: Outcome) -> None:
     assert outcome.lost == 0
     assert outcome.duplicated == 0
     assert outcome.delivered == outcome.acked * SUBSCRIBERS
+
+
+async def test_presence_across_hosts_and_a_dead_hosts_users_go_offline(hosts: Hosts) -> None:
+    """Alice on host 1 and Bob on host 2 see each other online; when host 3 (Carol's) is
+    killed without a goodbye, Carol goes offline for the others once her presence expires
+    (PRESENCE_TTL_SECONDS=6 here), announced once."""
+    room_id = await _room(hosts, "presence")
+    alice, bob, carol = hosts.users[:3]
+    first, second, third = (s.base_url.replace("http", "ws") for s in hosts.servers)
+    a = await WsClient.connect(first, alice.token)
+    b = await WsClient.connect(second, bob.token)
+    c = await WsClient.connect(third, carol.token)
+    try:
+        await a.subscribe(room_id)
+        subscribed = await b.subscribe(room_id)
+        assert {u["id"] for u in subscribed["online"]} == {alice.id, bob.id}
+        joined = await a.next("presence", skip=())
+        assert (joined["user"]["id"], joined["status"]) == (bob.id, "online")
+        subscribed = await c.subscribe(room_id)
+        assert {u["id"] for u in subscribed["online"]} == {alice.id, bob.id, carol.id}
+        for client in (a, b):
+            frame = await client.next("presence", skip=())
+            assert (frame["user"]["id"], frame["status"]) == (carol.id, "online")
+        await asyncio.to_thread(hosts.servers[2].kill)
+        for client in (a, b):
+            frame = await client.next("presence", timeout=20, skip=())
+            assert (frame["user"]["id"], frame["status"]) == (carol.id, "offline")
+        await a.quiet(0.5, skip=())  # announced once, not once per surviving host
+    finally:
+        for client in (a, b, c):
+            with contextlib.suppress(Exception):
+                await client.close()
+        await asyncio.to_thread(hosts.heal)
 
 
 async def test_a_host_killed_mid_traffic(hosts: Hosts) -> None:
