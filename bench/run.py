@@ -3,6 +3,7 @@
     python -m bench.run --rounds 3                 # everything (about 17 minutes)
     python -m bench.run --quick                    # a small version of everything (~2 min)
     python -m bench.run --scenarios fanout-100 open-200 --rounds 3
+    python -m bench.run --scenarios fanout-100 --brokers memory redis cluster --no-reference
 
 It creates a fresh PostgreSQL database, migrates it, signs up the users and creates the
 rooms once, then for each round and scenario starts the reference server, measures it,
@@ -27,7 +28,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import database, machine, report, servers, wsclient
+from bench import brokers, database, machine, report, servers, wsclient
 from bench.idle import run_idle
 from bench.loadgen import run_load
 from bench.pg_ceiling import find_ceiling
@@ -62,8 +63,16 @@ def plan(args: argparse.Namespace) -> tuple[list[Scenario], IdleScenario | None]
 
 
 class Runner:
-    def __init__(self, args: argparse.Namespace, database_url: str, workdir: Path) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        database_url: str,
+        workdir: Path,
+        broker_urls: dict[str, str] | None = None,
+    ) -> None:
         self.args = args
+        # With --brokers: Parley runs once per broker (name -> BROKER_URL), in this order.
+        self.broker_urls = broker_urls or {}
         self.database_url = database_url
         self.workdir = workdir
         self.cpu: int | None = None if args.no_pin else SERVER_CPU
@@ -72,11 +81,15 @@ class Runner:
         self.round = 0
         self.first_row = True
 
-    def server(self, kind: str, *, pinned: bool = True) -> servers.ServerProcess:
+    def server(
+        self, kind: str, *, pinned: bool = True, broker_url: str | None = None
+    ) -> servers.ServerProcess:
         cpu = self.cpu if pinned else None
         if kind == "reference":
             return servers.reference_server(workdir=self.workdir, cpu=cpu)
         env = dict(kv.split("=", 1) for kv in self.args.parley_env)
+        if broker_url is not None:
+            env["BROKER_URL"] = broker_url
         return servers.parley_server(
             database_url=self.database_url, workdir=self.workdir, cpu=cpu, env=env
         )
@@ -97,9 +110,12 @@ class Runner:
             threshold=self.args.quiet_below, patience=self.args.quiet_patience
         )
 
-    async def load_run(self, scenario: Scenario, kind: str, population: Population) -> None:
+    async def load_run(
+        self, scenario: Scenario, kind: str, population: Population, broker: str | None = None
+    ) -> None:
         busy_before = await self.quiet()
-        server = await self.server(kind).start()
+        url = self.broker_urls.get(broker) if broker else None
+        server = await self.server(kind, broker_url=url).start()
         profiler = None
         try:
             target = make_target(kind, server.base_url, server.pid)
@@ -122,6 +138,9 @@ class Runner:
         if profiler is not None:
             result["profile"] = str(profiler.output)
         result["busy_before_pct"] = busy_before
+        if broker is not None:
+            result["server"] = brokers.broker_label(broker)
+            result["broker"] = broker
         self.record(result, self.round)
 
     async def idle_run(self, scenario: IdleScenario, kind: str, population: Population) -> None:
@@ -167,7 +186,13 @@ class Runner:
                 if scenario.name == "busy-room":
                     await self.ceiling_run()
                 for kind in scenario.servers:
-                    await self.load_run(scenario, kind, population)
+                    if kind == "reference" and self.args.no_reference:
+                        continue
+                    if kind == "parley" and self.broker_urls:
+                        for broker in self.broker_urls:
+                            await self.load_run(scenario, kind, population, broker)
+                    else:
+                        await self.load_run(scenario, kind, population)
             if idle is not None:
                 for kind in idle.servers:
                     await self.idle_run(idle, kind, population)
@@ -175,6 +200,10 @@ class Runner:
         summary = judge(self.results)
         print_summary(summary)
         report.append_jsonl(self.out, {"scenario": "summary", **summary})
+        if self.broker_urls:
+            rows = brokers.costs(self.results)
+            brokers.print_costs(rows)
+            report.append_jsonl(self.out, {"scenario": "broker-cost", "rows": rows})
         return all(r["verified"] for r in self.results)
 
 
@@ -202,8 +231,11 @@ async def _main(args: argparse.Namespace) -> int:
     started = time.monotonic()
     try:
         await asyncio.to_thread(database.migrate, url)
-        with tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir:
-            verified = await Runner(args, url, Path(workdir)).run()
+        with (
+            tempfile.TemporaryDirectory(prefix="parley-bench-") as workdir,
+            brokers.broker_urls(args.brokers or []) as broker_urls,
+        ):
+            verified = await Runner(args, url, Path(workdir), broker_urls).run()
     finally:
         if not args.keep_database:
             await database.drop_database(url)
@@ -227,6 +259,16 @@ def build_parser() -> argparse.ArgumentParser:
         help="PostgreSQL server to create the benchmark database on",
     )
     parser.add_argument("--keep-database", action="store_true")
+    parser.add_argument(
+        "--brokers",
+        nargs="+",
+        choices=brokers.BROKERS,
+        help="run Parley once per broker (private Redis servers are started) and print "
+        "each one's acked msg/s against memory://",
+    )
+    parser.add_argument(
+        "--no-reference", action="store_true", help="skip the reference server's runs"
+    )
     parser.add_argument("--no-pin", action="store_true", help="do not pin to CPUs 0 and 1")
     parser.add_argument(
         "--parley-env",

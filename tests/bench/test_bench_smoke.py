@@ -155,3 +155,34 @@ def test_the_verifier_fails_a_stream_with_the_wrong_messages() -> None:
     run, sender, subscriber, ids = sent_and_acked(2)
     receive(subscriber, [(1, ids[0]), (2, ids[0])])  # the right numbers, the wrong message
     assert any("differ from the acked" in p for p in verify(run, [sender, subscriber]))
+
+
+def test_the_broker_cost_is_each_brokers_median_against_memory() -> None:
+    from bench.brokers import broker_label, costs
+
+    def run(broker: str, acked: float, verified: bool = True) -> dict[str, Any]:
+        return {
+            "scenario": "fanout-100",
+            "broker": broker,
+            "acked_per_s": acked,
+            "verified": verified,
+        }
+
+    rows = costs(
+        [
+            run("memory", 1000),
+            run("memory", 1200),
+            run("memory", 1100),
+            run("redis", 990),
+            run("redis", 900),
+            run("redis", 10, verified=False),  # a run that lost messages does not count
+            run("cluster", 800),
+        ]
+    )
+    assert [(r["broker"], r["acked_per_s"], r["vs_memory"]) for r in rows] == [
+        ("memory", 1100.0, 1.0),
+        ("redis", 945.0, 0.859),
+        ("cluster", 800.0, 0.727),
+    ]
+    assert broker_label("memory") == "parley"
+    assert broker_label("cluster") == "parley+cluster"

@@ -329,3 +329,39 @@ async def test_drained_waits_until_half_empty(limit: int) -> None:
         conn._queue.pop(0)
     conn._wake_drainer()
     await asyncio.wait_for(waiter, 1)
+
+
+async def test_a_second_gap_behind_a_filled_one_is_waited_for_not_skipped() -> None:
+    """Found by the killed-host scenario (tests/delivery/test_hosts.py): seqs 2..3 are
+    filled from the store; 5 is still on its way from another process (4 arrived through
+    the fill's release). The hub must wait for 5 (and fill it from the store if need be),
+    not declare it "never arrived" and jump past it."""
+    harness = Harness(stored={1: [2, 3, 4, 5]})
+    conn = connection()
+    await harness.live(conn, 1)
+    harness.broker.publish(message(1, 1))
+    harness.broker.publish(message(1, 4))
+    harness.broker.publish(message(1, 6))
+    await asyncio.sleep(0.08)  # the gap timer fills 2..3; 5 is a new, younger gap
+    harness.broker.publish(message(1, 5))
+    await asyncio.sleep(0.08)
+    assert seqs(conn) == [1, 2, 3, 4, 5, 6]
+
+
+async def test_a_subscriber_whose_replay_is_ahead_of_the_live_feed_gets_nothing_twice() -> None:
+    """Found by the killed-host scenario: a client resumed on a host whose live feed was
+    behind (waiting for a gap); its replay from the store went up to seq 5. When the feed
+    catches up it must not send seqs 3..5 to that client again, and the others get them."""
+    harness = Harness(stored={1: [1, 2, 3, 4, 5]}, gap_timeout=10)
+    old = connection(user_id=1)
+    await harness.live(old, 1)
+    harness.broker.publish(message(1, 1))
+    harness.broker.publish(message(1, 2))
+    harness.broker.publish(message(1, 4))  # 3 is late: 4 is held
+    resumed = connection(user_id=2)
+    await harness.live(resumed, 1, snapshot=5)  # replayed 1..5 from the store
+    harness.broker.publish(message(1, 3))
+    harness.broker.publish(message(1, 5))
+    harness.broker.publish(message(1, 6))
+    assert seqs(old) == [1, 2, 3, 4, 5, 6]
+    assert seqs(resumed) == [6]

@@ -1,4 +1,5 @@
-"""Brokers carry events between processes: `memory://` for one process, `redis://` for many."""
+"""Brokers carry events between processes: `memory://` for one process, `redis://` for many,
+`redis+cluster://` for many over a Redis Cluster's shards."""
 
 from __future__ import annotations
 
@@ -9,11 +10,18 @@ from app.delivery.broker.memory import MemoryBroker
 def create_broker(url: str) -> Broker:
     if url.startswith("memory://"):
         return MemoryBroker()
+    if url.startswith(("redis+cluster://", "rediss+cluster://")):
+        from app.delivery.broker.cluster import ClusterBroker
+
+        return ClusterBroker(url)
     if url.startswith(("redis://", "rediss://", "unix://")):
         from app.delivery.broker.redis import RedisBroker
 
         return RedisBroker(url)
-    raise ValueError(f"BROKER_URL must be memory:// or redis://host:port/db, not {url!r}")
+    raise ValueError(
+        "BROKER_URL must be memory://, redis://host:port/db or "
+        f"redis+cluster://host:port,host:port/name, not {url!r}"
+    )
 
 
 __all__ = ["Broker", "MemoryBroker", "create_broker"]
