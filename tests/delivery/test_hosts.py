@@ -19,6 +19,7 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -134,7 +135,6 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
     reason = (
         netns.available()
         or (None if shutil.which("redis-server") else "redis-server is not installed")
-        or (None if shutil.which("socat") else "socat is not installed")
         or _postgres_reason()
     )
     if reason is not None:
@@ -151,9 +151,13 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
         forward_port = free_port()
         forwarder = subprocess.Popen(
             [
-                "socat",
-                f"TCP-LISTEN:{forward_port},bind={network.gateway},fork,reuseaddr",
-                f"TCP:{make_url(ADMIN_URL).host or '127.0.0.1'}:{make_url(ADMIN_URL).port or 5432}",
+                sys.executable,
+                "-m",
+                "tests.support.forward",
+                network.gateway,
+                str(forward_port),
+                make_url(ADMIN_URL).host or "127.0.0.1",
+                str(make_url(ADMIN_URL).port or 5432),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
