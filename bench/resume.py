@@ -1,11 +1,13 @@
 """Load that survives failures: clients spread over several hosts, which reconnect to
 another host when theirs goes away and resume where their stream stopped.
 
-A subscriber resumes with `since_seq` (the last seq it saw): the replay and the live stream
-must continue its sequence with nothing lost or repeated, which `bench.client.Client`
-checks frame by frame. A sender sends again, with the same client ids, what was in flight
-when its connection died: the server acknowledges a repeated client id with the original
-message and broadcasts nothing, so every message is stored once whatever happened.
+A subscriber resumes by the room's change number, `since_rev` (the highest `rev` it saw): the
+replay and the live stream must continue its sequence with nothing lost or repeated, which
+`bench.client.Client` checks frame by frame (this load only sends, so every change is a new
+message and `seq` order is the order to check). A sender sends again, with the same client
+ids, what was in flight when its connection died: the server acknowledges a repeated client
+id with the original message and broadcasts nothing, so every message is stored once
+whatever happened.
 
 A connection is considered gone when the server closes it or when a `ping` goes unanswered
 for `DEAD_AFTER_SECONDS` (a host cut off the network sends no FIN: only silence tells).
@@ -46,6 +48,7 @@ class ResumingClient(Client):
         "host",
         "hosts",
         "last_heard",
+        "last_rev",
         "lost",
         "reconnects",
         "room_id",
@@ -64,6 +67,13 @@ class ResumingClient(Client):
         self.lost: asyncio.Event = asyncio.Event()
         self.reconnects = 0
         self.generation = 0  # frames and closes of abandoned connections are ignored
+        self.last_rev: int | None = None  # the highest change number seen: where to resume
+
+    def _deliver(self, message: dict[str, Any]) -> None:
+        rev = message["rev"]
+        if self.last_rev is None or rev > self.last_rev:
+            self.last_rev = rev
+        super()._deliver(message)
 
     def frames_of(self, generation: int) -> Callable[[bytes | str], None]:
         def on_frame(data: bytes | str) -> None:
@@ -106,14 +116,17 @@ class ResumingClient(Client):
         if self.subscriber:
             self.arm("subscribed")
             request: dict[str, Any] = {"type": "subscribe", "room_id": self.room_id}
-            if resume and self.next_seq is not None:
-                request["since_seq"] = self.next_seq - 1
+            if resume and self.last_rev is not None:
+                request["since_rev"] = self.last_rev
+            elif resume and self.next_seq is not None:
+                request["since_seq"] = self.next_seq - 1  # nothing heard yet
             self.send_json(request)
             subscribed = await self.expect("subscribed")
             if subscribed.get("complete") is False:
                 self.run.problem(f"connection {self.index}: replay incomplete (REPLAY_LIMIT)")
             if not resume or self.next_seq is None:
                 self.start_at(int(subscribed["last_seq"]))
+                self.last_rev = int(subscribed["last_rev"])
         sender = self.sender
         if resume and sender is not None:
             # Whatever was in flight may or may not be stored: the same client id again is

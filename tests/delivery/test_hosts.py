@@ -3,7 +3,7 @@ a Redis Cluster of three masters with replicas: failures mid-traffic lose, repea
 reorder nothing.
 
 Senders and subscribers are spread over the hosts; a client whose host goes away
-reconnects to the next one and resumes with `since_seq` (bench/resume.py), and the load
+reconnects to the next one and resumes with `since_rev` (bench/resume.py), and the load
 generator's verifier checks every subscriber's stream. Each scenario prints sent, acked,
 delivered, lost, duplicated and the time until every subscriber had caught up.
 
