@@ -54,7 +54,7 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterNo
 
 
 def message(room_id: int, seq: int) -> Event:
-    return events.message_created(room_id=room_id, seq=seq, frame=f'{{"seq":{seq}}}')
+    return events.message_created(room_id=room_id, seq=seq, rev=seq, frame=f'{{"seq":{seq}}}')
 
 
 def rooms_on_every_master(cluster: RedisClusterNodes, prefix: str, count: int = 3) -> list[int]:
