@@ -223,3 +223,49 @@ async def test_parley_behind_nginx(behind_nginx: tuple[Nginx, list[LiveServer]])
     assert re.search(rf'"GET /rooms/{room_id}/ws HTTP/1.1" 101 ', access)
     assert reader.access_token not in access
     assert "token=" not in access
+
+
+async def _failed_logins_from(
+    proxy: Nginx, address: str, username: str, attempts: int
+) -> list[int]:
+    """Wrong-password logins through nginx from one loopback address (the whole of
+    127.0.0.0/8 is local, so each address is a different client to nginx)."""
+    transport = httpx.AsyncHTTPTransport(local_address=address)
+    async with httpx.AsyncClient(base_url=proxy.url, transport=transport, timeout=10) as http:
+        statuses = []
+        for _ in range(attempts):
+            answer = await http.post(
+                "/auth/login", data={"username": username, "password": "not the password"}
+            )
+            statuses.append(answer.status_code)
+        return statuses
+
+
+@pytest.mark.parametrize("trusted", [True, False], ids=["proxy-trusted", "proxy-not-trusted"])
+async def test_forwarded_for_counts_for_login_limits_only_from_a_trusted_proxy(
+    make_server: ServerFactory, redis_url: str, tmp_path: Path, trusted: bool
+) -> None:
+    binary = nginx_binary()
+    if binary is None:
+        pytest.skip("nginx is not installed and could not be installed (needs root and apt-get)")
+    limits = {
+        "BROKER_URL": redis_url,
+        "LOGIN_ATTEMPTS_PER_MINUTE": "3",
+        "LOGIN_FAILURES_PER_USERNAME_PER_HOUR": "0",
+        # nginx connects from 127.0.0.1: trusting it makes its X-Forwarded-For the client.
+        **({"FORWARDED_ALLOW_IPS": "127.0.0.1"} if trusted else {}),
+    }
+    servers = [make_server(**limits) for _ in range(2)]
+    port = free_port()
+    directory = tmp_path / "nginx"
+    proxy = Nginx(binary, directory, site_config(servers, port, directory), port)
+    proxy.start()
+    try:
+        first = await _failed_logins_from(proxy, "127.0.0.2", f"xff-a-{port}", 4)
+        second = await _failed_logins_from(proxy, "127.0.0.3", f"xff-b-{port}", 1)
+    finally:
+        proxy.stop()
+    assert first == [401, 401, 401, 429]
+    # Trusted: the second client has a budget of its own. Not trusted: every client behind
+    # the proxy is the proxy, so the first one's failures spent it for everyone.
+    assert second == ([401] if trusted else [429])
