@@ -1,5 +1,6 @@
 // What the socket tells us, applied to the state: the connection going up and down, and
-// every frame the server pushes (messages, acks, edits, typing, presence, room changes).
+// every frame the server pushes (messages, acks, edits, reactions, mentions, typing,
+// presence, room changes).
 
 import { toast } from "./notices.js";
 import { invalidate } from "./render.js";
@@ -8,7 +9,7 @@ import { state } from "./state.js";
 
 const TYPING_REDRAW_MS = 6100; // just after a typing notice expires (rooms.js keeps it 6 s)
 
-export function followRealtime({ realtime, sync, outbox, conversation }) {
+export function followRealtime({ realtime, sync, outbox, conversation, thread }) {
   let typingTimer = null;
 
   function receive(message) {
@@ -16,6 +17,10 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
     if (!room) return;
     const before = room.newestSeq;
     const fresh = room.put(message, state.me.id);
+    thread.take(message);
+    if (room.membersLoaded && !room.members.has(message.author.id)) {
+      sync.loadMembers(room, { force: true }).catch(() => {}); // someone new: learn their name
+    }
     const mine = message.author.id === state.me.id;
     if (message.client_id && mine) outbox.delivered(message.client_id);
     if (fresh && room.loaded && before && message.seq > before + 1) sync.catchUp(room);
@@ -66,9 +71,32 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
       const room = state.rooms.get(frame.message.room_id);
       if (!room) return;
       room.sawRev(frame.message.rev);
+      thread.take(frame.message);
       if (room.putChanged(frame.message, state.me.id) || room.messages.has(frame.message.seq)) {
         invalidate("timeline", "sidebar");
       }
+    },
+    // The answer to a react/unreact frame (the page reacts over REST; this keeps any such
+    // answer, which carries the message in its new state, all the same).
+    reacted(frame) {
+      const room = state.rooms.get(frame.message.room_id);
+      if (!room) return;
+      room.put(frame.message, state.me.id);
+      thread.take(frame.message);
+      invalidate("timeline");
+    },
+    // Someone named us, in any room of ours (subscribed or not): a badge and a notice.
+    mention(frame) {
+      const room = state.rooms.get(frame.room_id);
+      if (!room) {
+        sync.refreshRoomsSoon();
+        return;
+      }
+      const counted = room.noteMention(frame.message, state.me.id);
+      invalidate("sidebar");
+      if (!counted) return;
+      const author = frame.message.author;
+      toast(`${author.display_name || author.username} mentioned you in ${roomLabel(room)}`, "info");
     },
     "message.deleted"(frame) {
       const room = state.rooms.get(frame.room_id);
@@ -103,6 +131,9 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
       if (!room) return;
       if (frame.status === "online") room.online.set(frame.user.id, frame.user);
       else room.online.delete(frame.user.id);
+      if (room.membersLoaded && !room.members.has(frame.user.id)) {
+        sync.loadMembers(room, { force: true }).catch(() => {});
+      }
       if (room.id === state.openRoomId) invalidate("people");
     },
     "room.updated"(frame) {
