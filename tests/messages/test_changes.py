@@ -7,8 +7,8 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from app.realtime.events import Event, Kind
 
+from app.delivery.events import Event, Kind
 from tests.support.rooms import add_member, create_room, history, send
 from tests.support.users import TestUser, UserFactory
 

@@ -114,7 +114,8 @@ class PoisonStore:
         outcomes: list[Outcome] = []
         for send in sends:
             seq = self.last_seq[send.room_id] = self.last_seq.get(send.room_id, 0) + 1
-            outcomes.append(Stored(len(self.calls) * 1000 + seq, send.room_id, seq, "{}", True))
+            message_id = len(self.calls) * 1000 + seq
+            outcomes.append(Stored(message_id, send.room_id, seq, seq, "{}", True))
         return outcomes
 
     async def close(self) -> None:

@@ -19,6 +19,11 @@ MESSAGE_FIELDS = {
     "edited_at",
     "deleted",
     "client_id",
+    "reactions",
+    "reply_to",
+    "reply_count",
+    "last_reply_at",
+    "mentions",
 }
 
 
