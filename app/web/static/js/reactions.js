@@ -27,7 +27,11 @@ export function roomEmoji(room) {
 
 /** "Ann, Bo and 3 others reacted with 👍" (names from the room's members). */
 export function reactedBy(reaction, room, me) {
-  const names = reaction.user_ids.map((id) => {
+  // You first, as chat apps say it; then the others in the order they reacted.
+  const ids = reaction.user_ids.includes(me.id)
+    ? [me.id, ...reaction.user_ids.filter((id) => id !== me.id)]
+    : reaction.user_ids;
+  const names = ids.map((id) => {
     if (id === me.id) return "You";
     const member = room.members.get(id);
     return member ? member.user.display_name || member.user.username : "Someone";
