@@ -38,6 +38,7 @@ from app.messages.router import router as messages_router
 from app.messages.threads import RichSends
 from app.realtime.router import router as realtime_router
 from app.realtime.subscriptions import RoomHistory, RoomPresence, Subscriptions
+from app.rooms.router import dms_router
 from app.rooms.router import router as rooms_router
 from app.state import AppState
 from app.users.router import router as users_router
@@ -176,6 +177,7 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(rooms_router)
+    app.include_router(dms_router)
     app.include_router(messages_router)
     app.include_router(changes_router)
     app.include_router(conversation_router)

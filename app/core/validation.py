@@ -86,5 +86,7 @@ EmojiPath = Annotated[
     Path(description="The emoji, percent-encoded: 1-32 code points, or a :short_name:."),
     AfterValidator(check_emoji),
 ]
+# A user id in a body, as its INTEGER column holds it.
+DbUserId = Annotated[int, Field(ge=1, le=INT_MAX)]
 # A message id in a body or frame (e.g. `reply_to`), as its BIGINT column holds it.
 DbMessageId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]

@@ -63,6 +63,7 @@ async def put_member(
             permissions.ensure_can_join(room, role)
         else:
             adder = permissions.ensure_member(room, actor_membership)
+            permissions.ensure_not_dm(room, "people")
             permissions.ensure_can_add(adder, role or Role.MEMBER)
         target = Membership(room_id=room_id, user_id=user_id, role=(role or Role.MEMBER).value)
         try:
@@ -78,6 +79,7 @@ async def put_member(
 
     if role is not None and role != target.role:
         actor_membership = permissions.ensure_member(room, actor_membership)
+        permissions.ensure_not_dm(room, "roles")
         permissions.ensure_can_set_role(actor_membership, target, role)
         if role == Role.OWNER:
             # One owner per room: handing it over makes the previous owner an admin.
@@ -100,6 +102,7 @@ async def remove_member(session: AsyncSession, actor: User, room_id: int, user_i
             raise OwnerCannotLeave()
     else:
         actor_membership = permissions.ensure_member(room, actor_membership)
+        permissions.ensure_not_dm(room, "people")
         if target is None:
             raise MemberNotFound()
         permissions.ensure_can_remove(actor_membership, target)
