@@ -172,7 +172,7 @@ async def test_mention_shows_a_badge_and_a_notice(
     await item.get_by_role("button").click()
     mention = b.message(f"can you check this @{bob.username} please").get_by_test_id("mention")
     await expect(mention).to_have_text(f"@{bob.username}")
-    await expect(mention).to_have_class(re.compile(r"\bme\b"))
+    await expect(mention).to_have_class(re.compile(r"\bmention-me\b"))
     await expect(item.get_by_test_id("mentions")).to_have_count(0)
 
     # After a reload the count comes from the server's listing: read, so none.

@@ -63,6 +63,7 @@ export function createConversation({ sync, actions, readMarkers, thread }) {
     if (!room.loaded) setText(top, "Loading messages…");
     else if (room.loadingOlder) setText(top, "Loading older messages…");
     else if (room.hasMoreBefore) setText(top, "");
+    else if (room.dmWith) setText(top, `This is the beginning of your conversation with ${roomLabel(room)}.`);
     else setText(top, `This is the beginning of ${roomLabel(room)}.`);
     top.dataset.state = room.loaded && !room.hasMoreBefore ? "start" : "more";
     if (atBottom && !room.hasMoreAfter) view.scrollTop = view.scrollHeight;

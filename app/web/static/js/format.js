@@ -94,7 +94,7 @@ function mentionNodes(text, mentioned) {
     if (match.index > last) nodes.push(document.createTextNode(inert(text.slice(last, match.index))));
     const me = mentioned.get(key);
     nodes.push(
-      h("span", { class: me ? "mention me" : "mention", "data-testid": "mention" }, `@${name}`),
+      h("span", { class: me ? "mention mention-me" : "mention", "data-testid": "mention" }, `@${name}`),
     );
     last = match.index + 1 + name.length;
   }

@@ -13,7 +13,7 @@ function threadOpen() {
 }
 
 export function showMembers(realtime, { startDm }) {
-  function person(user, me) {
+  function person(user, me, dm) {
     return h(
       "li",
       { class: "person", dataset: { userId: user.id } },
@@ -21,7 +21,9 @@ export function showMembers(realtime, { startDm }) {
       h("span", { class: "person-name" }, user.display_name || user.username),
       user.id === me.id
         ? h("span", { class: "muted small" }, "(you)")
-        : h(
+        : dm
+          ? null
+          : h(
             "button",
             {
               type: "button",
@@ -30,7 +32,7 @@ export function showMembers(realtime, { startDm }) {
               "aria-label": `Message ${user.display_name || user.username}`,
               onclick: () => startDm(user),
             },
-            "Message",
+            "✉",
           ),
     );
   }
@@ -45,7 +47,7 @@ export function showMembers(realtime, { startDm }) {
     const people = [...room.online.values()];
     if (!room.online.has(me.id) && realtime.open && room.subscribed) people.push(me);
     people.sort((a, b) => (a.display_name || "").localeCompare(b.display_name || ""));
-    for (const user of people) list.append(person(user, me));
+    for (const user of people) list.append(person(user, me, Boolean(room.dmWith)));
     const online = new Set(people.map((user) => user.id));
     const away = [...room.members.values()]
       .map((member) => member.user)
@@ -53,7 +55,7 @@ export function showMembers(realtime, { startDm }) {
       .sort((a, b) => (a.display_name || "").localeCompare(b.display_name || ""));
     const offline = $("offline-list");
     clear(offline);
-    for (const user of away) offline.append(person(user, me));
+    for (const user of away) offline.append(person(user, me, Boolean(room.dmWith)));
     $("offline-title").hidden = away.length === 0;
     const toggle = $("toggle-people");
     setText(toggle, room.subscribed ? `● ${people.length} online` : "○ offline");

@@ -182,7 +182,8 @@ export class Timeline {
       }
       main.append(body);
     }
-    main.append(reactionChips(message, room, me, this.actions.toggleReaction));
+    const chips = reactionChips(message, room, me, this.actions.toggleReaction);
+    if (chips) main.append(chips); // Element.append(null) would add the text "null"
     if (isPicking) main.append(reactionPicker(message, room, this.actions.toggleReaction));
     if (!this.inThread && !message.reply_to && message.reply_count) {
       main.append(
