@@ -214,3 +214,17 @@ def test_the_hot_paths_json_is_what_message_read_serializes() -> None:
         client_id="c",
     ).model_dump_json()
     assert fast == slow
+
+
+async def test_an_entry_names_the_first_50_reactors_and_counts_them_all(
+    client: httpx.AsyncClient, users: UserFactory, pair: tuple[TestUser, TestUser, int]
+) -> None:
+    alice, _bob, room_id = pair
+    message = await send(client, alice, room_id, "popular")
+    crowd = [await users.create() for _ in range(52)]
+    for person in crowd:
+        await add_member(client, person, room_id, person)
+        await react(client, person, room_id, message["id"], "🔥")
+    entry = (await history(client, alice, room_id))["messages"][0]["reactions"][0]
+    assert entry["count"] == 52
+    assert entry["user_ids"] == [person.id for person in crowd[:50]]
