@@ -173,20 +173,19 @@ class MessageCommitter:
                     # One caller's broken sink must not stop the committer for everyone.
                     logger.exception("group commit: acked sink failed")
             metrics.observe_many(metrics.SEND_ACK_SECONDS, [committed - t for t in submitted_at])
-            created = [
-                event
-                for outcome in outcomes
-                if isinstance(outcome, Stored) and outcome.created
-                for event in (
-                    events.message_created(
-                        room_id=outcome.room_id,
-                        seq=outcome.seq,
-                        rev=outcome.rev,
-                        frame=frames.message(outcome.message_json),
-                    ),
-                    *outcome.after,
-                )
-            ]
+            created: list[events.Event] = []
+            for outcome in outcomes:
+                if isinstance(outcome, Stored) and outcome.created:
+                    created.append(
+                        events.message_created(
+                            room_id=outcome.room_id,
+                            seq=outcome.seq,
+                            rev=outcome.rev,
+                            frame=frames.message(outcome.message_json),
+                        )
+                    )
+                    if outcome.after:  # a reply's root update, mentions: right after it
+                        created.extend(outcome.after)
             if created:
                 metrics.STORED.add(len(created))
                 await self._committed(created)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.messages.models import Mention, Message, Reaction
@@ -51,19 +51,32 @@ async def load_reactions(
     order they reacted. A message holds at most MAX_EMOJI emoji."""
     if not message_ids:
         return {}
-    rows = await session.execute(
-        select(Reaction.message_id, Reaction.emoji, Reaction.user_id)
+    # Only the first REACTION_USERS_SHOWN reactors of each emoji leave the database (with the
+    # full count beside them): a popular message in a big room costs the same to read.
+    per_emoji = (Reaction.message_id, Reaction.emoji)
+    ranked = (
+        select(
+            Reaction.message_id,
+            Reaction.emoji,
+            Reaction.user_id,
+            Reaction.emoji_rev,
+            func.row_number().over(partition_by=per_emoji, order_by=Reaction.id).label("n"),
+            func.count().over(partition_by=per_emoji).label("total"),
+        )
         .where(Reaction.message_id.in_(message_ids))
-        .order_by(Reaction.message_id, Reaction.emoji_rev, Reaction.emoji, Reaction.id)
+        .subquery()
+    )
+    rows = await session.execute(
+        select(ranked.c.message_id, ranked.c.emoji, ranked.c.user_id, ranked.c.total)
+        .where(ranked.c.n <= REACTION_USERS_SHOWN)
+        .order_by(ranked.c.message_id, ranked.c.emoji_rev, ranked.c.emoji, ranked.c.n)
     )
     entries: dict[int, dict[str, ReactionRead]] = defaultdict(dict)
-    for message_id, emoji, user_id in rows:
+    for message_id, emoji, user_id, total in rows:
         entry = entries[message_id].get(emoji)
         if entry is None:
-            entry = entries[message_id][emoji] = ReactionRead(emoji=emoji, count=0, user_ids=[])
-        entry.count += 1
-        if len(entry.user_ids) < REACTION_USERS_SHOWN:
-            entry.user_ids.append(user_id)
+            entry = entries[message_id][emoji] = ReactionRead(emoji=emoji, count=total, user_ids=[])
+        entry.user_ids.append(user_id)
     return {message_id: list(by_emoji.values()) for message_id, by_emoji in entries.items()}
 
 

@@ -174,3 +174,57 @@ async def test_refusals_foreign_room_non_member_unknown(
     in_private = await send(client, alice, private["id"], "secret")
     await react(client, carol, private["id"], in_private["id"], "👍", status=404)
     await react(client, carol, private["id"], in_private["id"], "👍", remove=True, status=404)
+
+
+def test_the_hot_paths_json_is_what_message_read_serializes() -> None:
+    """`message_json` (plain sends, no validation) must write exactly what `MessageRead`
+    does, new fields and their empty values included."""
+    from datetime import UTC, datetime
+
+    from app.messages.schemas import MessageRead
+    from app.messages.sends import message_json
+    from app.users.schemas import UserRead
+
+    author = UserRead.model_validate(
+        {"id": 7, "username": "ann", "display_name": "Ann", "created_at": "2026-01-01T00:00:00Z"}
+    )
+    created = datetime(2026, 11, 28, 1, 2, 3, 456789, tzinfo=UTC)
+    fast = message_json(
+        message_id=1,
+        room_id=2,
+        seq=3,
+        rev=4,
+        author_json=author.model_dump_json(),
+        body='héllo "you"',
+        created_at=created,
+        edited_at=None,
+        deleted=False,
+        client_id="c",
+    )
+    slow = MessageRead(
+        id=1,
+        room_id=2,
+        seq=3,
+        rev=4,
+        author=author,
+        body='héllo "you"',
+        created_at=created,
+        edited_at=None,
+        deleted=False,
+        client_id="c",
+    ).model_dump_json()
+    assert fast == slow
+
+
+async def test_an_entry_names_the_first_50_reactors_and_counts_them_all(
+    client: httpx.AsyncClient, users: UserFactory, pair: tuple[TestUser, TestUser, int]
+) -> None:
+    alice, _bob, room_id = pair
+    message = await send(client, alice, room_id, "popular")
+    crowd = [await users.create() for _ in range(52)]
+    for person in crowd:
+        await add_member(client, person, room_id, person)
+        await react(client, person, room_id, message["id"], "🔥")
+    entry = (await history(client, alice, room_id))["messages"][0]["reactions"][0]
+    assert entry["count"] == 52
+    assert entry["user_ids"] == [person.id for person in crowd[:50]]
