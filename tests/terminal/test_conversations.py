@@ -78,7 +78,7 @@ async def test_react_reply_and_thread(
     await a.expect("* Thread (1 reply):")
     await a.expect(numbered(1, ann.username, "Lunch at noon?"))
     await a.expect("👍 1  ·  1 reply (/thread 1)")
-    await a.expect(re.compile(r"\b2 " + TIME + re.escape(f"{bob.username} (reply to 1)")))
+    await a.expect(re.compile(r"\n {4} *2 " + TIME + re.escape(f"{bob.username}: Yes, at the")))
     await a.expect("* end of thread")
 
     # Numbers that name nothing are refused plainly.

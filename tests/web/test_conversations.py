@@ -236,6 +236,8 @@ async def test_search_jumps_to_an_old_message_in_context(
     await a.open_room(int(room["id"]))
     await expect(a.message("routine note 120")).to_be_in_viewport()
     await expect(a.message("the quarterly budget is approved")).to_have_count(0)
+    # A message with no reactions or replies shows nothing under it (not the word "null").
+    await expect(a.message("routine note 120")).not_to_contain_text("null")
 
     search = a.page.get_by_test_id("search")
     await search.fill("budget")
