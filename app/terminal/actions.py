@@ -108,7 +108,13 @@ async def history(chat: Chat, count: int) -> None:
     for item in page:
         view.remember(item)
     chat.ui.show(
-        render.earlier_messages(page, me_id=chat.me, room_name=view.name, has_more=has_more)
+        render.earlier_messages(
+            page,
+            me_id=chat.me,
+            room_name=view.name,
+            has_more=has_more,
+            line=lambda item: view.line(item, me_id=chat.me),
+        )
     )
 
 

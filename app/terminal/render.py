@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -156,16 +156,22 @@ def extras(item: dict[str, Any]) -> str:
 
 
 def earlier_messages(
-    items: list[dict[str, Any]], *, me_id: int | None, room_name: str, has_more: bool
+    items: list[dict[str, Any]],
+    *,
+    me_id: int | None,
+    room_name: str,
+    has_more: bool,
+    line: Callable[[dict[str, Any]], Fragments] | None = None,
 ) -> Fragments:
-    """A page of older history, framed so it reads apart from the live conversation."""
+    """A page of older history, framed so it reads apart from the live conversation
+    (`line` draws each message, as the room on screen does)."""
     lines = [system(f"{len(items)} earlier messages in #{sanitize(room_name)}:")]
     day: date | None = None
     for item in items:
         if parse_time(item["created_at"]).date() != day:
             day = parse_time(item["created_at"]).date()
             lines.append(day_separator(day))
-        lines.append(message(item, me_id=me_id))
+        lines.append(line(item) if line else message(item, me_id=me_id))
     more = "/history shows more" if has_more else "that was the beginning"
     lines.append(system(f"end of earlier messages ({more})"))
     return joined(*lines)

@@ -74,6 +74,7 @@ async def test_react_and_see_it_on_the_other_side(
         a.page.get_by_test_id("picker").get_by_role("button", name="React with :shipit:")
     ).to_be_visible()
     await a.page.keyboard.press("Escape")
+    await expect(a.page.get_by_test_id("picker")).to_have_count(0)
 
     # Bob takes his 👍 back by clicking it: one left, on both sides.
     await b.message("Lunch at noon?").get_by_test_id("reaction").first.click()

@@ -94,7 +94,8 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
       }
       const counted = room.noteMention(frame.message, state.me.id);
       invalidate("sidebar");
-      if (!counted) return;
+      // In the room being read, the highlighted line says it already.
+      if (!counted || (room.id === state.openRoomId && document.hasFocus())) return;
       const author = frame.message.author;
       toast(`${author.display_name || author.username} mentioned you in ${roomLabel(room)}`, "info");
     },
@@ -157,7 +158,12 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
         room = sync.adopt(frame.room);
       }
       if (frame.by && frame.by.id !== state.me.id) {
-        toast(`${frame.by.display_name} added you to ${roomLabel(room)}.`, "info");
+        toast(
+          room.dmWith
+            ? `${frame.by.display_name} started a conversation with you.`
+            : `${frame.by.display_name} added you to ${roomLabel(room)}.`,
+          "info",
+        );
       }
       invalidate("sidebar");
     },

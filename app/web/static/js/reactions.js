@@ -98,12 +98,6 @@ export function reactionPicker(message, room, toggle) {
     used.length ? h("span", { class: "picker-sep", "aria-hidden": "true" }) : null,
     used.map(choice),
   );
-  picker.addEventListener("keydown", (event) => {
-    if (event.key === "Escape") {
-      state.picking = null;
-      invalidate("timeline");
-    }
-  });
   return picker;
 }
 
@@ -125,6 +119,20 @@ export function createReactions({ session }) {
     state.picking = state.picking === key ? null : key;
     invalidate("timeline");
   }
+
+  function closePicker() {
+    if (state.picking === null) return;
+    state.picking = null;
+    invalidate("timeline");
+  }
+
+  // The picker closes on Escape and on a click anywhere else (its own buttons close it too).
+  document.addEventListener("keydown", (event) => {
+    if (event.key === "Escape") closePicker();
+  });
+  document.addEventListener("pointerdown", (event) => {
+    if (!event.target.closest?.(".picker, .msg-actions")) closePicker();
+  });
 
   return { toggle, openPicker };
 }

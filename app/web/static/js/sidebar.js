@@ -1,5 +1,6 @@
-// The room list: rooms we are in (with unread badges) and public rooms to join, the
-// signed-in person at the bottom, and the unread total in the window title.
+// The room list: rooms we are in (with unread and mention badges), direct messages (named
+// by the other person), and public rooms to join; the signed-in person at the bottom, and
+// the unread total in the window title.
 
 import { $, clear, h, setText } from "./dom.js";
 import { avatar, plural } from "./format.js";
