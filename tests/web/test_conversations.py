@@ -36,6 +36,19 @@ async def two_in_a_room(
     return ann, bob, room, ann_page, bob_page
 
 
+async def idle_timers(person: Visitor) -> int:
+    """How many timers the page sets in one quiet second."""
+    count: int = await person.page.evaluate(
+        """() => new Promise((resolve) => {
+            const original = window.setTimeout;
+            let count = 0;
+            window.setTimeout = (...args) => { count += 1; return original(...args); };
+            original(() => { window.setTimeout = original; resolve(count); }, 1000);
+        })"""
+    )
+    return count
+
+
 async def test_react_and_see_it_on_the_other_side(
     visit: Visit, users: UserFactory, api: httpx.AsyncClient
 ) -> None:
@@ -125,6 +138,10 @@ async def test_reply_and_open_the_thread(
     await expect(thread).to_contain_text("2 replies")
     root_for_bob = b.message("Who reviews the release notes?")
     await expect(root_for_bob.get_by_test_id("replies")).to_contain_text("2 replies")
+
+    # An open thread costs nothing while nothing happens: the page is not redrawing itself
+    # in a loop (each redraw is scheduled with setTimeout).
+    assert await idle_timers(b) < 20
 
     # Closing the panel leaves the room as it was.
     await thread.get_by_role("button", name="Close thread").click()

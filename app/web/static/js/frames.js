@@ -18,9 +18,7 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
     const before = room.newestSeq;
     const fresh = room.put(message, state.me.id);
     thread.take(message);
-    if (room.membersLoaded && !room.members.has(message.author.id)) {
-      sync.loadMembers(room, { force: true }).catch(() => {}); // someone new: learn their name
-    }
+    learnMember(room, message.author.id);
     const mine = message.author.id === state.me.id;
     if (message.client_id && mine) outbox.delivered(message.client_id);
     if (fresh && room.loaded && before && message.seq > before + 1) sync.catchUp(room);
@@ -29,6 +27,14 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
       if (fresh) conversation.noteArrival();
     }
     invalidate("sidebar");
+  }
+
+  /** Someone we did not know in the room (just joined): fetch the member list again, once
+   * per person (a replay of a former member's messages must not ask once per message). */
+  function learnMember(room, userId) {
+    if (!room.membersLoaded || room.members.has(userId) || room.askedAbout.has(userId)) return;
+    room.askedAbout.add(userId);
+    sync.loadMembers(room, { force: true }).catch(() => {});
   }
 
   const handlers = {
@@ -132,9 +138,7 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
       if (!room) return;
       if (frame.status === "online") room.online.set(frame.user.id, frame.user);
       else room.online.delete(frame.user.id);
-      if (room.membersLoaded && !room.members.has(frame.user.id)) {
-        sync.loadMembers(room, { force: true }).catch(() => {});
-      }
+      learnMember(room, frame.user.id);
       if (room.id === state.openRoomId) invalidate("people");
     },
     "room.updated"(frame) {

@@ -38,6 +38,7 @@ export class Room {
     this.hasMoreAfter = false;
     this.members = new Map(); // user id -> {user, role}, once the members list was fetched
     this.membersLoaded = false;
+    this.askedAbout = new Set(); // user ids not among the members, already looked up
     this.baseMentions = info.mention_count ?? 0; // from the listing, at syncSeq
     this.extraMentions = new Set(); // seqs of messages mentioning us after syncSeq, unread
   }

@@ -57,8 +57,7 @@ export function createThread({ session, outbox, actions }) {
   }
 
   function keep(thread, message) {
-    const known = thread.replies.get(message.seq);
-    if (!known || (known.rev ?? 0) <= (message.rev ?? 0)) thread.replies.set(message.seq, message);
+    if (newer(message, thread.replies.get(message.seq))) thread.replies.set(message.seq, message);
   }
 
   /** A message from the socket or a REST answer: part of the open thread? */
@@ -66,7 +65,7 @@ export function createThread({ session, outbox, actions }) {
     const thread = state.thread;
     if (!thread || message.room_id !== thread.roomId) return;
     if (message.id === thread.rootId) {
-      if (!thread.root || (thread.root.rev ?? 0) <= (message.rev ?? 0)) thread.root = message;
+      if (newer(message, thread.root)) thread.root = message;
       invalidate("timeline");
     } else if (message.reply_to === thread.rootId) {
       keep(thread, message);
@@ -89,9 +88,10 @@ export function createThread({ session, outbox, actions }) {
       return;
     }
     // The room's copy may be newer than ours (an edit or a reaction seen live).
+    // (Kept here without asking for another render: this is the render.)
     for (const message of room.messages.values()) {
       if (message.reply_to === thread.rootId) keep(thread, message);
-      else if (message.id === thread.rootId) take(message);
+      else if (message.id === thread.rootId && newer(message, thread.root)) thread.root = message;
     }
     const context = { me: state.me, editing: state.editing, confirming: state.confirming };
     const root = thread.root;
@@ -147,6 +147,11 @@ export function createThread({ session, outbox, actions }) {
   });
 
   return { open, take, close, render };
+}
+
+/** True if `message` is a state at least as recent as `known` (or nothing is known). */
+function newer(message, known) {
+  return !known || (known.rev ?? 0) <= (message.rev ?? 0);
 }
 
 /** What Timeline.render needs of a room, over a given list of its messages. */
