@@ -281,3 +281,12 @@ async def test_search_jumps_to_an_old_message_in_context(
     assert bodies[-2:] == ["routine note 120", "fresh news"]
     seqs = [int(s) for s in await a.messages().evaluate_all("rows => rows.map(r => r.dataset.seq)")]
     assert seqs == list(range(seqs[0], seqs[0] + len(seqs)))  # no hole
+
+    # Writing while reading old history brings the newest back, with what was written.
+    await search.fill("budget")
+    await search.press("Enter")
+    await hits.click()
+    await expect(found).to_be_in_viewport()
+    await a.send("back to the present")
+    await expect(a.message("back to the present")).to_be_in_viewport()
+    await expect(a.message("fresh news")).to_be_visible()

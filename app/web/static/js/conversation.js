@@ -257,6 +257,11 @@ export function createConversation({ sync, actions, readMarkers, thread }) {
   return {
     open: openRoom,
     jumpTo,
+    /** Leave a window of older history for the newest messages. */
+    showNewest() {
+      const room = currentRoom();
+      if (room && room.hasMoreAfter) backToLatest(room);
+    },
     reset: () => timeline.reset(),
     /** A new message arrived: offer a way down to it if the reader is scrolled up. */
     noteArrival() {

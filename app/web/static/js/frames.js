@@ -22,6 +22,7 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
     const mine = message.author.id === state.me.id;
     if (message.client_id && mine) outbox.delivered(message.client_id);
     if (fresh && room.loaded && before && message.seq > before + 1) sync.catchUp(room);
+
     if (room.id === state.openRoomId) {
       invalidate("timeline", "typing");
       if (fresh) conversation.noteArrival();
@@ -45,6 +46,11 @@ export function followRealtime({ realtime, sync, outbox, conversation, thread })
     ack(frame) {
       outbox.delivered(frame.client_id);
       receive(frame.message);
+      const room = state.rooms.get(frame.message.room_id);
+      if (room && room.hasMoreAfter && !frame.message.reply_to && room.id === state.openRoomId) {
+        // We wrote in the room while reading older history: show it where it went.
+        conversation.showNewest();
+      }
     },
     subscribed(frame) {
       const room = state.rooms.get(frame.room_id);
