@@ -196,7 +196,10 @@ class MessageCommitter:
         through the rich path, between the runs of plain sends around it, so that every
         room's seq and rev still follow arrival order."""
         if all(is_plain(s.body, s.reply_to) for s in batch):
-            return await self._commit(batch)
+            stored = await self._commit(batch)
+            if any(isinstance(o, Stored) and not o.created for o in stored):
+                return await self._refresh_repeats(batch, stored)
+            return stored
         outcomes: list[Outcome] = []
         start = 0
         for index, submission in enumerate(batch):
@@ -208,7 +211,22 @@ class MessageCommitter:
             start = index + 1
         if start < len(batch):
             outcomes.extend(await self._commit(batch[start:]))
+        if any(isinstance(o, Stored) and not o.created for o in outcomes):
+            return await self._refresh_repeats(batch, outcomes)
         return outcomes
+
+    async def _refresh_repeats(
+        self, batch: Sequence[Submission], outcomes: list[Outcome]
+    ) -> list[Outcome]:
+        """Repeated client_ids answered by the store: their originals as they are now."""
+        if self._rich is None:
+            return outcomes
+        return [
+            await self._rich.current(outcome, submission)
+            if isinstance(outcome, Stored) and not outcome.created
+            else outcome
+            for submission, outcome in zip(batch, outcomes, strict=True)
+        ]
 
     async def _store_rich(self, submission: Submission) -> Outcome:
         if self._rich is not None:

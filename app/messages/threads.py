@@ -61,6 +61,29 @@ class RichSends:
                 return unavailable()
         return unavailable()
 
+    async def current(self, repeat: Stored, send: NewMessage) -> Stored:
+        """A repeat answered by the hot path, with the original as it is now (its reactions
+        too, which the one-statement store does not read). The rare path: a retried send."""
+        try:
+            async with self._sessionmaker() as session:
+                message = await session.get(Message, repeat.message_id)
+                if message is None:
+                    return repeat
+                author = UserRead.model_validate_json(send.author_json)
+                read = await read_one(session, message, author)
+        except (SQLAlchemyError, OSError) as exc:
+            # The original as the store read it is still a true answer, if less complete.
+            logger.warning("repeat of message %s not refreshed: %s", repeat.message_id, exc)
+            return repeat
+        return Stored(
+            repeat.message_id,
+            repeat.room_id,
+            repeat.seq,
+            message.rev,
+            read.model_dump_json(),
+            False,
+        )
+
 
 async def _refusal(session: AsyncSession, send: NewMessage) -> DomainError | None:
     member = await session.get(Membership, (send.room_id, send.author_id))

@@ -15,7 +15,13 @@ from app.rooms import permissions
 from app.rooms.exceptions import MemberNotFound, OwnerCannotLeave
 from app.rooms.models import Membership, Role
 from app.rooms.schemas import MemberRead
-from app.rooms.service import for_caller, get_membership, get_visible_room, unread_count
+from app.rooms.service import (
+    for_caller,
+    get_membership,
+    get_visible_room,
+    unread_count,
+    unread_counts,
+)
 from app.users.models import User
 from app.users.schemas import UserRead
 from app.users.service import get_user
@@ -123,10 +129,10 @@ async def remove_member(session: AsyncSession, actor: User, room_id: int, user_i
 
 async def mark_read(
     session: AsyncSession, user_id: int, room_id: int, seq: int, *, origin: str = ""
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Move the caller's read marker forward (never back, never past the last message).
 
-    Returns the stored marker and the unread count after it.
+    Returns the stored marker, and the unread and mention counts after it.
     """
     room, membership = await get_membership(session, room_id, user_id)
     target = min(seq, room.last_seq)
@@ -150,4 +156,5 @@ async def mark_read(
                 skip_connection=origin,
             ),
         )
-    return membership.last_read_seq, await unread_count(session, membership)
+    unread, mentioned = await unread_counts(session, membership)
+    return membership.last_read_seq, unread, mentioned

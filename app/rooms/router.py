@@ -139,9 +139,10 @@ async def remove_member(
 async def mark_read(
     room_id: RoomIdPath, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
 ) -> ReadMarkerRead:
-    """Move your read marker forward (it never moves back); the source of `unread_count`."""
-    seq, unread = await membership_service.mark_read(session, user.id, room_id, data.seq)
-    return ReadMarkerRead(room_id=room_id, seq=seq, unread_count=unread)
+    """Move your read marker forward (it never moves back); the source of `unread_count`
+    and `mention_count`, both returned as they are after it."""
+    seq, unread, mentioned = await membership_service.mark_read(session, user.id, room_id, data.seq)
+    return ReadMarkerRead(room_id=room_id, seq=seq, unread_count=unread, mention_count=mentioned)
 
 
 @dms_router.post(

@@ -122,6 +122,7 @@ class ReadMarkerRead(BaseModel):
     room_id: int
     seq: int
     unread_count: int
+    mention_count: int = 0
 
 
 class DirectMessageCreate(BaseModel):

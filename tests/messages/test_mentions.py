@@ -114,6 +114,7 @@ async def test_mention_count_follows_the_read_marker_and_deletes(
         f"/rooms/{room_id}/read", json={"seq": first["seq"]}, headers=bob.headers
     )
     assert read.status_code == 200
+    assert read.json()["mention_count"] == 1
     assert (await room_entry(client, bob, room_id))["mention_count"] == 1
     await client.delete(f"/rooms/{room_id}/messages/{third['id']}", headers=alice.headers)
     assert (await room_entry(client, bob, room_id))["mention_count"] == 0

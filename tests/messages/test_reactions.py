@@ -228,3 +228,19 @@ async def test_an_entry_names_the_first_50_reactors_and_counts_them_all(
     entry = (await history(client, alice, room_id))["messages"][0]["reactions"][0]
     assert entry["count"] == 52
     assert entry["user_ids"] == [person.id for person in crowd[:50]]
+
+
+async def test_a_repeated_send_is_answered_with_the_original_as_it_is_now(
+    client: httpx.AsyncClient, pair: tuple[TestUser, TestUser, int]
+) -> None:
+    alice, bob, room_id = pair
+    first = await send(client, alice, room_id, "once", client_id="same-1")
+    reacted = await react(client, bob, room_id, first["id"], "👍")
+    again = await client.post(
+        f"/rooms/{room_id}/messages",
+        json={"body": "once", "client_id": "same-1"},
+        headers=alice.headers,
+    )
+    assert again.status_code == 200
+    assert again.json()["reactions"] == reacted["reactions"]
+    assert again.json()["rev"] == reacted["rev"]

@@ -50,6 +50,7 @@ async def test_one_room_for_two_people_from_either_side(
     )
     # Listed for both, with dm_with; plain rooms say kind "room" and dm_with null.
     plain = await create_room(client, alice)
+    assert (plain["kind"], plain["dm_with"], plain["mention_count"]) == ("room", None, 0)
     listed = {
         r["id"]: r for r in (await client.get("/rooms", headers=alice.headers)).json()["rooms"]
     }
