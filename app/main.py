@@ -31,11 +31,14 @@ from app.delivery.broker import Broker, create_broker
 from app.delivery.hub import Hub
 from app.delivery.presence import create_presence
 from app.health.router import router as health_router
+from app.messages.conversation_router import router as conversation_router
 from app.messages.group_commit import MessageCommitter, store_for
 from app.messages.router import changes_router
 from app.messages.router import router as messages_router
+from app.messages.threads import RichSends
 from app.realtime.router import router as realtime_router
 from app.realtime.subscriptions import RoomHistory, RoomPresence, Subscriptions
+from app.rooms.router import dms_router
 from app.rooms.router import router as rooms_router
 from app.state import AppState
 from app.users.router import router as users_router
@@ -80,6 +83,7 @@ def create_app(
         committer = MessageCommitter(
             store_for(db),
             committed=bus.publish_all,
+            rich=RichSends(db.sessionmaker),
             batch_size=resolved.commit_batch_size,
             queue_size=resolved.commit_queue_size,
         )
@@ -173,8 +177,10 @@ def create_app(
     app.include_router(auth_router)
     app.include_router(users_router)
     app.include_router(rooms_router)
+    app.include_router(dms_router)
     app.include_router(messages_router)
     app.include_router(changes_router)
+    app.include_router(conversation_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
     install_docs(app)

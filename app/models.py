@@ -6,7 +6,7 @@ from typing import Any
 
 from app.auth.models import AuthSession, RefreshToken
 from app.core.database import Base
-from app.messages.models import Message
+from app.messages.models import Mention, Message, Reaction
 from app.rooms.models import Membership, Room
 from app.users.models import User
 
@@ -14,7 +14,9 @@ __all__ = [
     "AuthSession",
     "Base",
     "Membership",
+    "Mention",
     "Message",
+    "Reaction",
     "RefreshToken",
     "Room",
     "User",

@@ -131,3 +131,48 @@ async def test_change_numbers_backfill_a_database_that_holds_messages(
     assert await execute(url, "SELECT count(*) FROM messages") == [(4,)]
     run_alembic(url, "upgrade", "head")
     assert await execute(url, "SELECT max(rev) FROM messages WHERE room_id = 1") == [(3,)]
+
+
+async def test_conversations_migration_keeps_existing_rooms_and_messages(
+    empty_database_url: str,
+) -> None:
+    """0004 on a database with rooms and messages: old messages become roots with no replies
+    (reply_count 0), old rooms plain rooms; the reaction and mention tables hold their
+    unique keys; downgrade keeps the rows."""
+    url = empty_database_url
+    run_alembic(url, "upgrade", "0003")
+    await execute(
+        url,
+        "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at)"
+        " VALUES (1, 'old', 'old', 'old', 'x', CURRENT_TIMESTAMP)",
+        "INSERT INTO rooms (id, name, name_key, topic, visibility, created_by, created_at,"
+        " last_seq, last_rev) VALUES (1, 'a', 'a', '', 'public', 1, CURRENT_TIMESTAMP, 1, 1)",
+        "INSERT INTO messages (id, room_id, seq, rev, created_rev, author_id, body, created_at,"
+        " deleted) VALUES (1, 1, 1, 1, 1, 1, 'one', CURRENT_TIMESTAMP, false)",
+    )
+    run_alembic(url, "upgrade", "head")
+    assert await execute(url, "SELECT reply_to_id, reply_count, last_reply_at FROM messages") == [
+        (None, 0, None)
+    ]
+    assert await execute(url, "SELECT kind FROM rooms") == [("room",)]
+    await execute(
+        url,
+        "INSERT INTO message_reactions (message_id, user_id, emoji, emoji_rev, created_at)"
+        " VALUES (1, 1, 'x', 2, CURRENT_TIMESTAMP)",
+        "INSERT INTO message_mentions (message_id, user_id, room_id, seq, position)"
+        " VALUES (1, 1, 1, 1, 0)",
+    )
+    with pytest.raises(IntegrityError):
+        await execute(
+            url,
+            "INSERT INTO message_reactions (message_id, user_id, emoji, emoji_rev, created_at)"
+            " VALUES (1, 1, 'x', 3, CURRENT_TIMESTAMP)",
+        )
+    run_alembic(url, "downgrade", "0003")
+    assert {"reply_to_id", "reply_count", "last_reply_at"}.isdisjoint(
+        await column_names(url, "messages")
+    )
+    assert "kind" not in await column_names(url, "rooms")
+    assert {"message_reactions", "message_mentions"}.isdisjoint(await table_names(url))
+    assert await execute(url, "SELECT count(*) FROM messages") == [(1,)]
+    run_alembic(url, "upgrade", "head")

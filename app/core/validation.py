@@ -13,6 +13,7 @@ frame models alike, so the two entry points cannot drift apart.
 from __future__ import annotations
 
 import re
+import unicodedata
 from typing import Annotated, Any
 
 from fastapi import Path
@@ -61,3 +62,31 @@ def scrub(value: Any) -> Any:
     if isinstance(value, list | tuple):
         return [scrub(item) for item in value]
     return value
+
+
+MAX_EMOJI_CODE_POINTS = 32
+
+
+def check_emoji(value: str) -> str:
+    """An emoji as the contract defines it: 1-32 code points, no whitespace and no control
+    characters (Cc). Joiners and variation selectors (Cf, Mn) pass, so 👩‍💻 and 👍🏽 are one
+    emoji; a short name such as `:shipit:` is one too."""
+    refuse_unstorable(value)
+    if not 1 <= len(value) <= MAX_EMOJI_CODE_POINTS:
+        raise ValueError(f"an emoji is 1-{MAX_EMOJI_CODE_POINTS} code points")
+    for char in value:
+        if char.isspace() or unicodedata.category(char) in ("Cc", "Zs", "Zl", "Zp"):
+            raise ValueError("an emoji holds no whitespace or control characters")
+    return value
+
+
+Emoji = Annotated[str, AfterValidator(check_emoji)]
+EmojiPath = Annotated[
+    str,
+    Path(description="The emoji, percent-encoded: 1-32 code points, or a :short_name:."),
+    AfterValidator(check_emoji),
+]
+# A user id in a body, as its INTEGER column holds it.
+DbUserId = Annotated[int, Field(ge=1, le=INT_MAX)]
+# A message id in a body or frame (e.g. `reply_to`), as its BIGINT column holds it.
+DbMessageId = Annotated[int, Field(ge=1, le=BIGINT_MAX)]

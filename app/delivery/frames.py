@@ -129,3 +129,12 @@ def pong(ref: Ref = None) -> str:
 
 def error(code: str, detail: str, *, ref: Ref = None, **extra: Any) -> str:
     return encode(_with_ref({"type": "error", "code": code, "detail": detail, **extra}, ref))
+
+
+def reacted(*, message_json: str, ref: Ref = None) -> str:
+    """To the sender of `react` / `unreact`: the message as it now is."""
+    return encode(_with_ref({"type": "reacted", "message": orjson.Fragment(message_json)}, ref))
+
+
+def mention(*, room_id: int, message_json: str) -> str:
+    return encode({"type": "mention", "room_id": room_id, "message": orjson.Fragment(message_json)})

@@ -40,6 +40,7 @@ from app.messages.sends import (
     unavailable,
 )
 from app.messages.session_store import SessionStore
+from app.messages.threads import RichSends, is_plain
 
 logger = logging.getLogger(__name__)
 
@@ -55,6 +56,7 @@ class Submitter(Protocol):
 class Submission(NewMessage):
     submitter: Submitter
     ref: str | int | None = None  # the client's `ref`, handed back with the outcome
+    reply_to: int | None = None  # a message of the room: this send joins its thread
 
 
 class Reply:
@@ -84,10 +86,13 @@ class MessageCommitter:
         store: BatchStore,
         *,
         committed: EventSink,
+        rich: RichSends | None = None,
         batch_size: int = 500,
         queue_size: int = 20000,
     ) -> None:
         self._store = store
+        # Replies and bodies with `@` (None: only plain sends, e.g. a test of the store).
+        self._rich = rich
         self._committed = committed
         self._batch_size = batch_size
         self._queue_size = queue_size
@@ -128,11 +133,20 @@ class MessageCommitter:
         self._wakeup.set()
 
     async def send(
-        self, *, room_id: int, author_id: int, author_json: str, body: str, client_id: str | None
+        self,
+        *,
+        room_id: int,
+        author_id: int,
+        author_json: str,
+        body: str,
+        client_id: str | None,
+        reply_to: int | None = None,
     ) -> Stored:
         """Submit and wait for the commit; raises the refusal if there is one."""
         reply = Reply()
-        self.submit(Submission(room_id, author_id, author_json, body, client_id, reply))
+        self.submit(
+            Submission(room_id, author_id, author_json, body, client_id, reply, reply_to=reply_to)
+        )
         outcome = await reply.outcome
         if isinstance(outcome, DomainError):
             raise outcome
@@ -150,7 +164,7 @@ class MessageCommitter:
             batch = [self._pending.popleft() for _ in range(count)]
             submitted_at = [self._submitted_at.popleft() for _ in range(count)]
             metrics.COMMIT_BATCH_SIZE.observe(count)
-            outcomes = await self._commit(batch)
+            outcomes = await self._commit_in_order(batch)
             committed = time.perf_counter()
             for submission, outcome in zip(batch, outcomes, strict=True):
                 try:
@@ -159,20 +173,67 @@ class MessageCommitter:
                     # One caller's broken sink must not stop the committer for everyone.
                     logger.exception("group commit: acked sink failed")
             metrics.observe_many(metrics.SEND_ACK_SECONDS, [committed - t for t in submitted_at])
-            created = [
-                events.message_created(
-                    room_id=outcome.room_id,
-                    seq=outcome.seq,
-                    rev=outcome.rev,
-                    frame=frames.message(outcome.message_json),
-                )
-                for outcome in outcomes
-                if isinstance(outcome, Stored) and outcome.created
-            ]
+            created: list[events.Event] = []
+            for outcome in outcomes:
+                if isinstance(outcome, Stored) and outcome.created:
+                    created.append(
+                        events.message_created(
+                            room_id=outcome.room_id,
+                            seq=outcome.seq,
+                            rev=outcome.rev,
+                            frame=frames.message(outcome.message_json),
+                        )
+                    )
+                    if outcome.after:  # a reply's root update, mentions: right after it
+                        created.extend(outcome.after)
             if created:
                 metrics.STORED.add(len(created))
                 await self._committed(created)
                 metrics.COMMIT_DELIVERED_SECONDS.observe(time.perf_counter() - committed)
+
+    async def _commit_in_order(self, batch: Sequence[Submission]) -> list[Outcome]:
+        """Plain sends in one store call, as always; a reply or a body with `@` on its own
+        through the rich path, between the runs of plain sends around it, so that every
+        room's seq and rev still follow arrival order."""
+        if all(is_plain(s.body, s.reply_to) for s in batch):
+            stored = await self._commit(batch)
+            if any(isinstance(o, Stored) and not o.created for o in stored):
+                return await self._refresh_repeats(batch, stored)
+            return stored
+        outcomes: list[Outcome] = []
+        start = 0
+        for index, submission in enumerate(batch):
+            if is_plain(submission.body, submission.reply_to):
+                continue
+            if start < index:
+                outcomes.extend(await self._commit(batch[start:index]))
+            outcomes.append(await self._store_rich(submission))
+            start = index + 1
+        if start < len(batch):
+            outcomes.extend(await self._commit(batch[start:]))
+        if any(isinstance(o, Stored) and not o.created for o in outcomes):
+            return await self._refresh_repeats(batch, outcomes)
+        return outcomes
+
+    async def _refresh_repeats(
+        self, batch: Sequence[Submission], outcomes: list[Outcome]
+    ) -> list[Outcome]:
+        """Repeated client_ids answered by the store: their originals as they are now."""
+        if self._rich is None:
+            return outcomes
+        return [
+            await self._rich.current(outcome, submission)
+            if isinstance(outcome, Stored) and not outcome.created
+            else outcome
+            for submission, outcome in zip(batch, outcomes, strict=True)
+        ]
+
+    async def _store_rich(self, submission: Submission) -> Outcome:
+        if self._rich is not None:
+            return await self._rich.store(submission, submission.reply_to)
+        if submission.reply_to is not None:
+            return Unavailable("Replies are not available here.")
+        return (await self._commit([submission]))[0]
 
     async def _commit(self, batch: Sequence[Submission]) -> list[Outcome]:
         sends: Sequence[Submission] = batch

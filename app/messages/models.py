@@ -46,3 +46,47 @@ class Message(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     edited_at: Mapped[datetime | None]
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Threads are one level deep: a reply names its root, never another reply. No foreign
+    # key: messages are only ever removed with their room, which takes the whole thread.
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    # Replies to this root (deleted ones included), kept under the room's row lock.
+    reply_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_reply_at: Mapped[datetime | None]
+
+
+class Reaction(Base):
+    """One user's reaction with one emoji; the unique key makes a count exact whatever the
+    concurrency (reacting again is a no-op, never a second row)."""
+
+    __tablename__ = "message_reactions"
+    __table_args__ = (UniqueConstraint("message_id", "user_id", "emoji"),)
+
+    id: Mapped[int] = mapped_column(MessageId, primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    emoji: Mapped[str] = mapped_column(String(128))
+    # The rev at which this emoji (re)appeared on the message: emoji are listed in that order,
+    # so one that fell to zero and came back goes last.
+    emoji_rev: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Mention(Base):
+    """A member named in a message. (user_id, room_id, seq) makes `mention_count` a short
+    range scan from the user's read marker."""
+
+    __tablename__ = "message_mentions"
+    __table_args__ = (Index("ix_message_mentions_user_room_seq", "user_id", "room_id", "seq"),)
+
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE"), primary_key=True
+    )
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True
+    )
+    room_id: Mapped[int] = mapped_column(Integer)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    # Order of first appearance in the body.
+    position: Mapped[int] = mapped_column(Integer)

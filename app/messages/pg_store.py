@@ -71,7 +71,7 @@ RETURNING id, room_id, seq, rev, author_id
 
 EXISTING = """
 SELECT m.id, m.room_id, m.seq, m.rev, m.author_id, m.body, m.client_id, m.created_at, m.edited_at,
-       m.deleted
+       m.deleted, m.reply_to_id, m.reply_count, m.last_reply_at
 FROM messages m
 JOIN unnest($1::integer[], $2::varchar[]) AS k(author_id, client_id)
   ON m.author_id = k.author_id AND m.client_id = k.client_id

@@ -64,14 +64,23 @@ async def list_messages(
     response_model=MessageRead,
     responses={
         200: {"model": MessageRead, "description": "A repeated client_id: the original message."},
-        **error_responses(RoomNotFound, NotRoomMember, ClientIdReused, RateLimited, Unavailable),
+        **error_responses(
+            RoomNotFound,
+            NotRoomMember,
+            ClientIdReused,
+            MessageDeleted,
+            RateLimited,
+            Unavailable,
+        ),
     },
 )
 async def send_message(
     room_id: RoomIdPath, data: MessageCreate, auth: ReleasedAuth, state: StateDep
 ) -> Response:
     """Store a message and broadcast it to the room's subscribers, exactly like a WebSocket
-    `send`. The same `client_id` again returns the original (200) and broadcasts nothing."""
+    `send`. The same `client_id` again returns the original (200) and broadcasts nothing.
+    `reply_to` puts it in that message's thread (404 if not in the room, 409 if deleted);
+    `@username` mentions of members are recorded and notified."""
     wait = await state.send_limiter.take(f"user:{auth.user.id}")
     if wait:
         raise RateLimited(wait, "You are sending too fast.")
@@ -81,6 +90,7 @@ async def send_message(
         author_json=UserRead.model_validate(auth.user).model_dump_json(),
         body=data.body,
         client_id=data.client_id,
+        reply_to=data.reply_to,
     )
     return Response(
         content=stored.message_json,

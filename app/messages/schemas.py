@@ -5,7 +5,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from app.core.validation import Storable
+from app.core.validation import DbMessageId, Storable
 from app.users.schemas import EXAMPLE_USER, UserRead
 
 MAX_BODY_LENGTH = 4000
@@ -17,6 +17,12 @@ MessageBody = Annotated[
     Storable,
 ]
 ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
+
+
+class ReactionRead(BaseModel):
+    emoji: str
+    count: int = Field(description="Exact: everyone who has this reaction now.")
+    user_ids: list[int] = Field(description="The first 50 of them, in the order they reacted.")
 
 
 class MessageRead(BaseModel):
@@ -33,6 +39,11 @@ class MessageRead(BaseModel):
                     "edited_at": None,
                     "deleted": False,
                     "client_id": "3f2b7c1e-5d1a-4c5e-9a63-1f0e2d4b8c7a",
+                    "reactions": [{"emoji": "👍", "count": 2, "user_ids": [2, 3]}],
+                    "reply_to": None,
+                    "reply_count": 0,
+                    "last_reply_at": None,
+                    "mentions": [],
                 }
             ]
         }
@@ -48,6 +59,17 @@ class MessageRead(BaseModel):
     edited_at: datetime | None
     deleted: bool
     client_id: str | None
+    # Version 2. New messages start with the empty values; `message_json` (sends.py) writes
+    # these same fields in this same order for the hot path.
+    reactions: list[ReactionRead] = Field(
+        default_factory=list, description="One entry per emoji in use, first used first."
+    )
+    reply_to: int | None = Field(None, description="The thread root, for a reply.")
+    reply_count: int = Field(0, description="Replies to this message (deleted ones included).")
+    last_reply_at: datetime | None = None
+    mentions: list[int] = Field(
+        default_factory=list, description="Mentioned members' ids, in order of appearance."
+    )
 
 
 class MessageCreate(BaseModel):
@@ -62,6 +84,9 @@ class MessageCreate(BaseModel):
     body: MessageBody
     client_id: ClientId | None = Field(
         None, description="Your id for this send; sending it again returns the original."
+    )
+    reply_to: DbMessageId | None = Field(
+        None, description="Reply to this message of the room (its thread, if it is a reply)."
     )
 
 
@@ -84,3 +109,8 @@ class ChangesPage(BaseModel):
 
 class SearchResults(BaseModel):
     messages: list[MessageRead]
+
+
+class RepliesPage(BaseModel):
+    messages: list[MessageRead]
+    has_more: bool

@@ -14,8 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.elements import ColumnClause
 
 from app.messages.models import Message
+from app.messages.reads import hydrate
 from app.messages.schemas import MessageRead
-from app.messages.service import message_read
 from app.rooms.service import get_membership
 from app.users.models import User
 
@@ -63,7 +63,7 @@ async def search_messages(
         rows = await _search_postgresql(session, room_id, query, limit)
     else:
         rows = await _search_sqlite(session, room_id, query, limit)
-    return [message_read(message, author) for message, author in rows]
+    return await hydrate(session, [(message, author) for message, author in rows])
 
 
 async def _search_postgresql(

@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import orjson
 
 from app.core.errors import Conflict, DomainError, Unavailable
+from app.delivery.events import Event
 from app.messages.schemas import MessageRead
 from app.rooms.exceptions import NotRoomMember, RoomNotFound
 
@@ -81,6 +82,9 @@ class Stored:
     rev: int
     message_json: str
     created: bool  # False: a repeated client_id, answered with the original
+    # Events the send caused besides its own `message`, published right after it: a reply's
+    # root `message.updated`, the `mention` frames.
+    after: tuple[Event, ...] = ()
 
     @property
     def message(self) -> MessageRead:
@@ -113,8 +117,13 @@ def message_json(
     edited_at: datetime | None,
     deleted: bool,
     client_id: str | None,
+    reply_to: int | None = None,
+    reply_count: int = 0,
+    last_reply_at: datetime | None = None,
 ) -> str:
-    """A message as `MessageRead` serializes it (same fields, order and formats)."""
+    """A message as `MessageRead` serializes it (same fields, order and formats). Only the
+    hot path uses it: a plain new message (or a repeat of one), so no reactions and no
+    mentions (a body with `@` takes the full path, `threads.store_rich_send`)."""
     return orjson.dumps(
         {
             "id": message_id,
@@ -127,6 +136,11 @@ def message_json(
             "edited_at": edited_at,
             "deleted": deleted,
             "client_id": client_id,
+            "reactions": [],
+            "reply_to": reply_to,
+            "reply_count": reply_count,
+            "last_reply_at": last_reply_at,
+            "mentions": [],
         },
         option=orjson.OPT_UTC_Z,
     ).decode()
@@ -160,6 +174,9 @@ def originals(
                 edited_at=row["edited_at"],
                 deleted=row["deleted"],
                 client_id=row["client_id"],
+                reply_to=row["reply_to_id"],
+                reply_count=row["reply_count"],
+                last_reply_at=row["last_reply_at"],
             ),
             created=False,
         )

@@ -4,19 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.database import defer_event, utcnow
 from app.core.errors import Conflict, NotFound
 from app.delivery import events, frames
-from app.messages.models import Message
+from app.messages import mentions
+from app.messages.models import Mention, Message, Reaction
+from app.messages.reads import hydrate, load_mentions, read_one
 from app.messages.schemas import MessageRead
 from app.rooms import permissions
 from app.rooms.models import Room
 from app.rooms.service import get_membership
 from app.users.models import User
-from app.users.schemas import UserRead
 
 DEFAULT_PAGE = 50
 MAX_PAGE = 200
@@ -29,26 +30,8 @@ class MessageNotFound(NotFound):
 
 
 class MessageDeleted(Conflict):
+    code = "invalid_frame"
     default_detail = "That message was deleted."
-
-
-def message_read(message: Message, author: User | UserRead) -> MessageRead:
-    return MessageRead(
-        id=message.id,
-        room_id=message.room_id,
-        seq=message.seq,
-        rev=message.rev,
-        author=author if isinstance(author, UserRead) else UserRead.model_validate(author),
-        body=message.body,
-        created_at=message.created_at,
-        edited_at=message.edited_at,
-        deleted=message.deleted,
-        client_id=message.client_id,
-    )
-
-
-def _with_authors(rows: Iterable[tuple[Message, User]]) -> list[MessageRead]:
-    return [message_read(message, author) for message, author in rows]
 
 
 async def fetch_range(
@@ -62,7 +45,7 @@ async def fetch_range(
         .order_by(Message.seq)
         .limit(limit)
     )
-    return _with_authors(rows)
+    return await hydrate(session, rows)
 
 
 async def fetch_changes(
@@ -82,8 +65,11 @@ async def fetch_changes(
     )
     if upto_rev is not None:
         query = query.where(Message.rev <= upto_rev)
-    rows = await session.execute(query.order_by(Message.rev).limit(limit))
-    return [(message_read(message, author), message.created_rev) for message, author in rows]
+    rows = list(await session.execute(query.order_by(Message.rev).limit(limit)))
+    reads = await hydrate(session, rows)
+    return [
+        (read, message.created_rev) for read, (message, _author) in zip(reads, rows, strict=True)
+    ]
 
 
 def change_frame(message: MessageRead, *, created_rev: int, after_rev: int) -> str:
@@ -160,10 +146,10 @@ async def list_history(
     rows = rows[:limit]
     if not ascending:
         rows.reverse()
-    return _with_authors(rows), has_more
+    return await hydrate(session, rows), has_more
 
 
-async def _load_message(
+async def load_message(
     session: AsyncSession, room_id: int, message_id: int
 ) -> tuple[Message, User]:
     row = await session.execute(
@@ -184,30 +170,59 @@ async def edit_message(
     await get_membership(session, room_id, actor.id)
     # Locked before the message is read, so that a concurrent delete is seen, not undone.
     await lock_room(session, room_id)
-    message, author = await _load_message(session, room_id, message_id)
+    message, author = await load_message(session, room_id, message_id)
     permissions.ensure_can_edit_message(actor.id, message.author_id)
     if message.deleted:
         raise MessageDeleted()
     if body == message.body:
-        return message_read(message, author)
+        return await read_one(session, message, author)
+    before = await load_mentions(session, [message.id])
+    mentioned = await mentions.resolve(session, room_id, body)
     message.body = body
     message.edited_at = utcnow()
     message.rev = await take_rev(session, room_id)
     await session.flush()
-    result = message_read(message, author)
-    frame = frames.message_updated(result.model_dump_json())
+    await mentions.record(session, message, mentioned)
+    result = await read_one(session, message, author)
+    message_json = result.model_dump_json()
+    frame = frames.message_updated(message_json)
     defer_event(
         session,
         events.message_changed(room_id=room_id, seq=message.seq, rev=message.rev, frame=frame),
     )
+    # Only people the edit adds hear of it: the others were told when they were first named.
+    known = set(before.get(message.id, ()))
+    notify_mentioned(
+        session,
+        room_id=room_id,
+        author_id=actor.id,
+        user_ids=[user_id for user_id in mentioned if user_id not in known],
+        message_json=message_json,
+    )
     return result
+
+
+def notify_mentioned(
+    session: AsyncSession,
+    *,
+    room_id: int,
+    author_id: int,
+    user_ids: Iterable[int],
+    message_json: str,
+) -> None:
+    """After the commit, every connection of each mentioned user but the author gets
+    `mention`, subscribed to the room or not."""
+    frame = frames.mention(room_id=room_id, message_json=message_json)
+    for user_id in user_ids:
+        if user_id != author_id:
+            defer_event(session, events.user_frame(user_id=user_id, frame=frame))
 
 
 async def delete_message(session: AsyncSession, actor: User, room_id: int, message_id: int) -> None:
     """Soft delete: the body is emptied and `deleted` set; the seq stays taken."""
     _room, membership = await get_membership(session, room_id, actor.id)
     await lock_room(session, room_id)
-    message, _author = await _load_message(session, room_id, message_id)
+    message, _author = await load_message(session, room_id, message_id)
     permissions.ensure_can_delete_message(membership, message.author_id)
     if message.deleted:
         return
@@ -215,6 +230,9 @@ async def delete_message(session: AsyncSession, actor: User, room_id: int, messa
     message.deleted = True
     message.rev = await take_rev(session, room_id)
     await session.flush()
+    # A tombstone keeps nothing of what it said: its reactions and mentions go with the body.
+    await session.execute(delete(Reaction).where(Reaction.message_id == message.id))
+    await session.execute(delete(Mention).where(Mention.message_id == message.id))
     frame = frames.message_deleted(
         room_id=room_id, message_id=message.id, seq=message.seq, rev=message.rev
     )

@@ -27,10 +27,13 @@ from app.core.ratelimit import TokenBucket
 from app.delivery import events, frames
 from app.delivery.asgi import SERVER_RECEIVE
 from app.delivery.connection import Connection
+from app.messages import reactions as reaction_service
 from app.messages.group_commit import Outcome, Stored, Submission
 from app.realtime import protocol
 from app.realtime.dependencies import SocketServices
 from app.rooms import membership as membership_service
+from app.rooms.exceptions import RoomNotFound
+from app.users.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -149,6 +152,7 @@ class ConnectionHandler:
                 frame.client_id,
                 self,
                 frame.ref,
+                frame.reply_to,
             )
         )
         if self._typing_at:
@@ -168,6 +172,17 @@ class ConnectionHandler:
             )
         else:
             self.connection.push(frames.error(outcome.code, outcome.detail, ref=submission.ref))
+
+    async def _react(self, frame: protocol.React | protocol.Unreact) -> None:
+        """Add or remove the caller's reaction; `reacted` (with the frame's ref) once it is
+        committed, also when nothing changed; subscribers get `message.updated` if it did."""
+        change = reaction_service.react if frame.type == "react" else reaction_service.unreact
+        async with self.services.transaction() as session:
+            user = await session.get(User, self.connection.user_id)
+            if user is None:  # the account is gone; its sockets are closing
+                raise RoomNotFound()
+            message = await change(session, user, frame.room_id, frame.message_id, frame.emoji)
+        self.connection.push(frames.reacted(message_json=message.model_dump_json(), ref=frame.ref))
 
     async def _typing(self, frame: protocol.Typing) -> None:
         if frame.room_id not in self.connection.rooms:
@@ -223,6 +238,8 @@ HANDLERS: dict[str, Handler] = {
     "subscribe": ConnectionHandler._subscribe,
     "unsubscribe": ConnectionHandler._unsubscribe,
     "send": ConnectionHandler._send,
+    "react": ConnectionHandler._react,
+    "unreact": ConnectionHandler._react,
     "typing": ConnectionHandler._typing,
     "read": ConnectionHandler._read,
     "auth": ConnectionHandler._auth,

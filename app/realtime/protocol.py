@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
 
-from app.core.validation import BIGINT_MAX, INT_MAX, SafeText
+from app.core.validation import BIGINT_MAX, INT_MAX, Emoji, SafeText
 from app.messages.schemas import ClientId, MessageBody
 
 MAX_FRAME_BYTES = 64 * 1024
@@ -20,6 +20,7 @@ MAX_FRAME_BYTES = 64 * 1024
 RoomId = Annotated[StrictInt, Field(ge=1, le=INT_MAX)]
 Seq = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
 Rev = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
+MessageId = Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]
 Ref = str | int | None
 
 
@@ -55,6 +56,22 @@ class Send(Frame):
     room_id: RoomId
     body: MessageBody
     client_id: ClientId
+    # A message of the room: this send joins its thread.
+    reply_to: MessageId | None = None
+
+
+class React(Frame):
+    type: Literal["react"]
+    room_id: RoomId
+    message_id: MessageId
+    emoji: Emoji
+
+
+class Unreact(Frame):
+    type: Literal["unreact"]
+    room_id: RoomId
+    message_id: MessageId
+    emoji: Emoji
 
 
 class Typing(Frame):
@@ -77,12 +94,14 @@ class Ping(Frame):
     type: Literal["ping"]
 
 
-ClientFrame = Subscribe | Unsubscribe | Send | Typing | Read | Auth | Ping
+ClientFrame = Subscribe | Unsubscribe | Send | React | Unreact | Typing | Read | Auth | Ping
 
 FRAMES: dict[str, type[ClientFrame]] = {
     "subscribe": Subscribe,
     "unsubscribe": Unsubscribe,
     "send": Send,
+    "react": React,
+    "unreact": Unreact,
     "typing": Typing,
     "read": Read,
     "auth": Auth,

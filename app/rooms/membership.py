@@ -15,7 +15,13 @@ from app.rooms import permissions
 from app.rooms.exceptions import MemberNotFound, OwnerCannotLeave
 from app.rooms.models import Membership, Role
 from app.rooms.schemas import MemberRead
-from app.rooms.service import for_caller, get_membership, get_visible_room, unread_count
+from app.rooms.service import (
+    for_caller,
+    get_membership,
+    get_visible_room,
+    unread_count,
+    unread_counts,
+)
 from app.users.models import User
 from app.users.schemas import UserRead
 from app.users.service import get_user
@@ -63,6 +69,7 @@ async def put_member(
             permissions.ensure_can_join(room, role)
         else:
             adder = permissions.ensure_member(room, actor_membership)
+            permissions.ensure_not_dm(room, "people")
             permissions.ensure_can_add(adder, role or Role.MEMBER)
         target = Membership(room_id=room_id, user_id=user_id, role=(role or Role.MEMBER).value)
         try:
@@ -78,6 +85,7 @@ async def put_member(
 
     if role is not None and role != target.role:
         actor_membership = permissions.ensure_member(room, actor_membership)
+        permissions.ensure_not_dm(room, "roles")
         permissions.ensure_can_set_role(actor_membership, target, role)
         if role == Role.OWNER:
             # One owner per room: handing it over makes the previous owner an admin.
@@ -100,6 +108,7 @@ async def remove_member(session: AsyncSession, actor: User, room_id: int, user_i
             raise OwnerCannotLeave()
     else:
         actor_membership = permissions.ensure_member(room, actor_membership)
+        permissions.ensure_not_dm(room, "people")
         if target is None:
             raise MemberNotFound()
         permissions.ensure_can_remove(actor_membership, target)
@@ -120,10 +129,10 @@ async def remove_member(session: AsyncSession, actor: User, room_id: int, user_i
 
 async def mark_read(
     session: AsyncSession, user_id: int, room_id: int, seq: int, *, origin: str = ""
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     """Move the caller's read marker forward (never back, never past the last message).
 
-    Returns the stored marker and the unread count after it.
+    Returns the stored marker, and the unread and mention counts after it.
     """
     room, membership = await get_membership(session, room_id, user_id)
     target = min(seq, room.last_seq)
@@ -147,4 +156,5 @@ async def mark_read(
                 skip_connection=origin,
             ),
         )
-    return membership.last_read_seq, await unread_count(session, membership)
+    unread, mentioned = await unread_counts(session, membership)
+    return membership.last_read_seq, unread, mentioned

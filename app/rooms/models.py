@@ -14,6 +14,11 @@ class Visibility(StrEnum):
     PRIVATE = "private"
 
 
+class RoomKind(StrEnum):
+    ROOM = "room"
+    DM = "dm"
+
+
 class Role(StrEnum):
     OWNER = "owner"
     ADMIN = "admin"
@@ -41,6 +46,9 @@ class Room(Base):
     # The room's change number: every change to one of its messages takes the next one,
     # inside the transaction that makes the change (same row lock as last_seq).
     last_rev: Mapped[int] = mapped_column(BigInteger, default=0, server_default="0")
+    # "dm": a direct conversation of exactly two people, named `dm:<low id>:<high id>` (a
+    # name no client can choose: names allow no `:`), whose unique name_key keeps it one.
+    kind: Mapped[str] = mapped_column(String(8), default=RoomKind.ROOM.value, server_default="room")
 
 
 class Membership(Base):

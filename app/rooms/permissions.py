@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from app.core.errors import Forbidden
 from app.rooms.exceptions import NotRoomMember, RoomNotFound
-from app.rooms.models import Membership, Role, Room, Visibility
+from app.rooms.models import Membership, Role, Room, RoomKind, Visibility
 
 RANK = {Role.MEMBER: 1, Role.ADMIN: 2, Role.OWNER: 3}
 
@@ -29,12 +29,21 @@ def ensure_member(room: Room, membership: Membership | None) -> Membership:
     return membership
 
 
-def ensure_can_update_room(membership: Membership) -> None:
+def ensure_not_dm(room: Room, doing: str) -> None:
+    """A direct message is exactly its two people, as they are: nobody renames it, changes
+    its topic or roles, adds or removes anyone, or deletes it. Either may leave."""
+    if room.kind == RoomKind.DM:
+        raise Forbidden(f"A direct message's {doing} cannot be changed.")
+
+
+def ensure_can_update_room(room: Room, membership: Membership) -> None:
+    ensure_not_dm(room, "name, topic and visibility")
     if rank(membership.role) < RANK[Role.ADMIN]:
         raise Forbidden("Only the owner or an admin can change the room.")
 
 
-def ensure_can_delete_room(membership: Membership) -> None:
+def ensure_can_delete_room(room: Room, membership: Membership) -> None:
+    ensure_not_dm(room, "existence")
     if membership.role != Role.OWNER:
         raise Forbidden("Only the owner can delete the room.")
 

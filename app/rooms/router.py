@@ -9,8 +9,10 @@ from app.auth.exceptions import InvalidAccessToken
 from app.core.errors import Conflict, Forbidden, error_responses
 from app.core.validation import RoomIdPath, SafeText, UserIdPath
 from app.dependencies import SessionDep
+from app.rooms import dms as dm_service
 from app.rooms import membership as membership_service
 from app.rooms import service as room_service
+from app.rooms.dms import DirectMessageWithYourself
 from app.rooms.exceptions import (
     MEMBERS_ONLY,
     NOT_VISIBLE,
@@ -21,6 +23,7 @@ from app.rooms.exceptions import (
     RoomNotFound,
 )
 from app.rooms.schemas import (
+    DirectMessageCreate,
     MemberRead,
     MembershipUpdate,
     MembersPage,
@@ -34,6 +37,7 @@ from app.rooms.schemas import (
 from app.users.service import UserNotFound
 
 router = APIRouter(prefix="/rooms", tags=["rooms"], responses=error_responses(InvalidAccessToken))
+dms_router = APIRouter(prefix="/dms", tags=["rooms"], responses=error_responses(InvalidAccessToken))
 
 
 @router.post(
@@ -135,6 +139,26 @@ async def remove_member(
 async def mark_read(
     room_id: RoomIdPath, data: ReadMarkerUpdate, user: CurrentUser, session: SessionDep
 ) -> ReadMarkerRead:
-    """Move your read marker forward (it never moves back); the source of `unread_count`."""
-    seq, unread = await membership_service.mark_read(session, user.id, room_id, data.seq)
-    return ReadMarkerRead(room_id=room_id, seq=seq, unread_count=unread)
+    """Move your read marker forward (it never moves back); the source of `unread_count`
+    and `mention_count`, both returned as they are after it."""
+    seq, unread, mentioned = await membership_service.mark_read(session, user.id, room_id, data.seq)
+    return ReadMarkerRead(room_id=room_id, seq=seq, unread_count=unread, mention_count=mentioned)
+
+
+@dms_router.post(
+    "",
+    status_code=status.HTTP_201_CREATED,
+    response_model=RoomForCaller,
+    responses={
+        200: {"model": RoomForCaller, "description": "The conversation already existed."},
+        **error_responses(UserNotFound, DirectMessageWithYourself),
+    },
+)
+async def open_dm(
+    data: DirectMessageCreate, user: CurrentUser, session: SessionDep, response: Response
+) -> RoomForCaller:
+    """Your direct message with that user (`kind: "dm"`): created on first use (201), the
+    same room afterwards from either side (200); whoever had left it is added back."""
+    opened = await dm_service.open_dm(session, user, data.user_id)
+    response.status_code = status.HTTP_201_CREATED if opened.created else status.HTTP_200_OK
+    return opened.room

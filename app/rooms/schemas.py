@@ -5,8 +5,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
-from app.core.validation import DbSeq, Storable
-from app.rooms.models import Role, Visibility
+from app.core.validation import DbSeq, DbUserId, Storable
+from app.rooms.models import Role, RoomKind, Visibility
 from app.users.schemas import UserRead
 
 RoomName = Annotated[
@@ -54,6 +54,7 @@ class RoomRead(BaseModel):
     created_at: datetime
     last_seq: int
     last_rev: int
+    kind: RoomKind = RoomKind.ROOM
 
 
 class RoomForCaller(RoomRead):
@@ -74,6 +75,9 @@ class RoomForCaller(RoomRead):
                     "role": "owner",
                     "unread_count": 2,
                     "last_read_seq": 40,
+                    "kind": "room",
+                    "mention_count": 1,
+                    "dm_with": None,
                 }
             ]
         }
@@ -82,6 +86,10 @@ class RoomForCaller(RoomRead):
     role: Role | None
     unread_count: int | None
     last_read_seq: int | None
+    mention_count: int | None = Field(
+        None, description="Unread messages that mention you (null if not a member)."
+    )
+    dm_with: UserRead | None = Field(None, description="In a direct message: the other person.")
 
 
 class RoomsPage(BaseModel):
@@ -114,3 +122,10 @@ class ReadMarkerRead(BaseModel):
     room_id: int
     seq: int
     unread_count: int
+    mention_count: int = 0
+
+
+class DirectMessageCreate(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{"user_id": 2}]})
+
+    user_id: DbUserId = Field(description="The person to talk with.")

@@ -9,10 +9,10 @@ from sqlalchemy.sql.selectable import ScalarSelect
 
 from app.core.database import defer_event
 from app.delivery import events, frames
-from app.messages.models import Message
+from app.messages.models import Mention, Message
 from app.rooms import permissions
 from app.rooms.exceptions import RoomNameTaken
-from app.rooms.models import Membership, Role, Room
+from app.rooms.models import Membership, Role, Room, RoomKind
 from app.rooms.schemas import RoomCreate, RoomForCaller, RoomRead, RoomUpdate
 from app.users.models import User
 from app.users.schemas import UserRead
@@ -41,12 +41,48 @@ def unread_count_expression(user_id: int) -> ScalarSelect[int]:
     )
 
 
-def for_caller(room: Room, membership: Membership | None, unread: int | None) -> RoomForCaller:
+def mention_count_expression(user_id: int) -> ScalarSelect[int]:
+    """Messages after the member's read marker that mention them, written by others and not
+    deleted. Correlated to `Membership`; a range scan of the (user_id, room_id, seq) index."""
+    return (
+        select(func.count())
+        .select_from(Mention)
+        .join(Message, Message.id == Mention.message_id)
+        .where(
+            Mention.user_id == user_id,
+            Mention.room_id == Membership.room_id,
+            Mention.seq > Membership.last_read_seq,
+            Message.author_id != user_id,
+            Message.deleted.is_(False),
+        )
+        .correlate(Membership)
+        .scalar_subquery()
+    )
+
+
+def dm_partner(room: Room, user_id: int) -> int | None:
+    """The other person of a direct message (its name is `dm:<low id>:<high id>`)."""
+    if room.kind != RoomKind.DM:
+        return None
+    low, high = (int(part) for part in room.name.split(":")[1:3])
+    return high if user_id == low else low
+
+
+def for_caller(
+    room: Room,
+    membership: Membership | None,
+    unread: int | None,
+    *,
+    mentions: int = 0,
+    dm_with: User | None = None,
+) -> RoomForCaller:
     return RoomForCaller(
         **RoomRead.model_validate(room).model_dump(),
         role=Role(membership.role) if membership else None,
         unread_count=unread if membership else None,
         last_read_seq=membership.last_read_seq if membership else None,
+        mention_count=mentions if membership else None,
+        dm_with=UserRead.model_validate(dm_with) if dm_with is not None else None,
     )
 
 
@@ -78,12 +114,29 @@ async def get_membership(
 
 
 async def unread_count(session: AsyncSession, membership: Membership) -> int:
+    return (await unread_counts(session, membership))[0]
+
+
+async def unread_counts(session: AsyncSession, membership: Membership) -> tuple[int, int]:
+    """The member's unread count and mention count."""
     result = await session.execute(
-        select(unread_count_expression(membership.user_id)).where(
-            Membership.room_id == membership.room_id, Membership.user_id == membership.user_id
-        )
+        select(
+            unread_count_expression(membership.user_id),
+            mention_count_expression(membership.user_id),
+        ).where(Membership.room_id == membership.room_id, Membership.user_id == membership.user_id)
     )
-    return int(result.scalar_one())
+    unread, mentioned = result.one()
+    return int(unread), int(mentioned)
+
+
+async def room_for(
+    session: AsyncSession, room: Room, membership: Membership | None, user_id: int
+) -> RoomForCaller:
+    """The room as `user_id` sees it, with their counts and, in a DM, the other person."""
+    unread, mentioned = await unread_counts(session, membership) if membership else (0, 0)
+    partner = dm_partner(room, user_id)
+    other = await session.get(User, partner) if partner is not None else None
+    return for_caller(room, membership, unread, mentions=mentioned, dm_with=other)
 
 
 async def create_room(session: AsyncSession, user: User, data: RoomCreate) -> RoomForCaller:
@@ -111,28 +164,52 @@ async def list_rooms(
     """Public rooms and the caller's private ones, with the caller's role and unread count;
     `name` narrows it to that one room (any case), for clients that join by name."""
     query = (
-        select(Room, Membership, unread_count_expression(user.id))
+        select(
+            Room,
+            Membership,
+            unread_count_expression(user.id),
+            mention_count_expression(user.id),
+        )
         .outerjoin(Membership, and_(Membership.room_id == Room.id, Membership.user_id == user.id))
         .where(or_(Room.visibility == "public", Membership.user_id.is_not(None)))
         .order_by(Room.name_key)
     )
     if name is not None:
         query = query.where(Room.name_key == room_key(name.strip()))
-    rows = await session.execute(query)
-    return [for_caller(room, membership, unread) for room, membership, unread in rows]
+    rows = list(await session.execute(query))
+    partners = {
+        room.id: partner for room, *_ in rows if (partner := dm_partner(room, user.id)) is not None
+    }
+    people = (
+        {
+            u.id: u
+            for u in await session.scalars(select(User).where(User.id.in_(set(partners.values()))))
+        }
+        if partners
+        else {}
+    )
+    return [
+        for_caller(
+            room,
+            membership,
+            unread,
+            mentions=mentioned,
+            dm_with=people.get(partners[room.id]) if room.id in partners else None,
+        )
+        for room, membership, unread, mentioned in rows
+    ]
 
 
 async def read_room(session: AsyncSession, user: User, room_id: int) -> RoomForCaller:
     room, membership = await get_visible_room(session, room_id, user.id)
-    unread = await unread_count(session, membership) if membership else None
-    return for_caller(room, membership, unread)
+    return await room_for(session, room, membership, user.id)
 
 
 async def update_room(
     session: AsyncSession, user: User, room_id: int, data: RoomUpdate
 ) -> RoomForCaller:
     room, membership = await get_membership(session, room_id, user.id)
-    permissions.ensure_can_update_room(membership)
+    permissions.ensure_can_update_room(room, membership)
     if data.name is not None:
         room.name, room.name_key = data.name, room_key(data.name)
     if data.topic is not None:
@@ -146,12 +223,12 @@ async def update_room(
         raise RoomNameTaken() from exc
     room_json = RoomRead.model_validate(room).model_dump_json()
     defer_event(session, events.room_frame(room_id=room.id, frame=frames.room_updated(room_json)))
-    return for_caller(room, membership, await unread_count(session, membership))
+    return await room_for(session, room, membership, user.id)
 
 
 async def delete_room(session: AsyncSession, user: User, room_id: int) -> None:
     room, membership = await get_membership(session, room_id, user.id)
-    permissions.ensure_can_delete_room(membership)
+    permissions.ensure_can_delete_room(room, membership)
     members = (
         (await session.execute(select(Membership.user_id).where(Membership.room_id == room_id)))
         .scalars()

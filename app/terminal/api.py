@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any, Protocol
+from urllib.parse import quote
 
 import httpx
 
 HISTORY_PAGE_MAX = 200
+REPLIES_PAGE_MAX = 200
 CHANGES_PAGE_MAX = 1000
 
 User = dict[str, Any]
@@ -129,6 +131,32 @@ class Api:
         params = {"after_rev": after_rev, "limit": min(limit, CHANGES_PAGE_MAX)}
         page = await self._authorized("GET", f"/rooms/{room_id}/changes", params=params)
         return list(page["messages"]), int(page["last_rev"]), bool(page["has_more"])
+
+    async def set_reaction(self, room_id: int, message_id: int, emoji: str, *, on: bool) -> Message:
+        """Add (`on`) or remove our `emoji`; the message in its new state."""
+        path = f"/rooms/{room_id}/messages/{message_id}/reactions/{quote(emoji, safe='')}"
+        return await self._authorized("PUT" if on else "DELETE", path)
+
+    async def replies(
+        self, room_id: int, message_id: int, *, after_seq: int = 0, limit: int = REPLIES_PAGE_MAX
+    ) -> tuple[list[Message], bool]:
+        params = {"after_seq": after_seq, "limit": min(limit, REPLIES_PAGE_MAX)}
+        path = f"/rooms/{room_id}/messages/{message_id}/replies"
+        page = await self._authorized("GET", path, params=params)
+        return list(page["messages"]), bool(page["has_more"])
+
+    async def search(self, room_id: int, query: str, *, limit: int = 20) -> list[Message]:
+        params: dict[str, str | int] = {"q": query, "limit": limit}
+        page = await self._authorized("GET", f"/rooms/{room_id}/messages/search", params=params)
+        return list(page["messages"])
+
+    async def find_users(self, prefix: str, *, limit: int = 20) -> list[User]:
+        page = await self._authorized("GET", "/users", params={"prefix": prefix, "limit": limit})
+        return list(page["users"])
+
+    async def open_dm(self, user_id: int) -> Room:
+        """The direct conversation with that user (created if new)."""
+        return await self._authorized("POST", "/dms", json={"user_id": user_id})
 
     # Plumbing ---------------------------------------------------------------------------
 

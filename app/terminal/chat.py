@@ -44,6 +44,7 @@ class Chat:
         self._subscribed: int | None = None  # the room subscribed on the current socket
         self._subscription_lock = asyncio.Lock()
         self._rooms: dict[int, str] = {}  # id -> name of the rooms you are in or can see
+        self._titles: dict[int, str] = {}  # id -> `#name`, or `@username` for a DM
         self._typing_sent = 0.0
         self._read_timer: asyncio.TimerHandle | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -61,6 +62,7 @@ class Chat:
             "unsubscribed": self._on_room_gone,
             "room.joined": self._on_room_joined,
             "room.left": self._on_room_left,
+            "mention": self._on_mention,
         }
         ui.prompt = self._prompt
         ui.status = self._status
@@ -70,6 +72,10 @@ class Chat:
     @property
     def me(self) -> int:
         return int(self.session.user["id"])
+
+    @property
+    def me_username(self) -> str:
+        return str(self.session.user.get("username") or "")
 
     # Connection events ------------------------------------------------------------------
 
@@ -109,11 +115,11 @@ class Chat:
 
     # What the user does ------------------------------------------------------------------
 
-    async def say(self, body: str) -> None:
+    async def say(self, body: str, *, reply_to: int | None = None) -> None:
         view = self.require_room()
         if view is None:
             return
-        pending = self.outbox.add(view.id, body)
+        pending = self.outbox.add(view.id, body, reply_to=reply_to)
         if not await self.connection.send(pending.frame()):
             self.ui.info("Not connected: the message will be sent when the connection is back.")
         self.ui.refresh()
@@ -195,14 +201,24 @@ class Chat:
             self._show_deleted(view, int(frame.get("seq") or 0))
 
     def _show_change(self, view: RoomView, item: Message) -> None:
-        """A message changed: shown again with a note, or, if we never saw it (its creation
-        reached us only in its current state), shown as new."""
+        """A message changed: shown again with a note (an edit), its reactions and replies
+        (anything else), or, if we never saw it (its creation reached us only in its current
+        state), shown as new."""
         if int(item.get("seq") or 0) > view.last_seq:
             self._display(view, [item])
-        elif item.get("deleted"):
+            return
+        if item.get("deleted"):
             self._show_deleted(view, int(item["seq"]))
-        else:
-            self.ui.show(render.message(item, me_id=self.me, note="edited"))
+            view.remember(item)
+            return
+        before = view.remember(item)
+        if before is None:  # not one we remember: say it changed, as it is now
+            self.ui.show(view.line(item, me_id=self.me, note="updated"))
+        elif _text(before) != _text(item):
+            self.ui.show(view.line(item, me_id=self.me, note="edited"))
+        elif render.extras(before or {}) != render.extras(item):
+            summary = render.extras(item) or "no reactions now"
+            self.ui.show([("class:extras", f"{item['seq']:>3} now: {summary}")])
 
     def _show_deleted(self, view: RoomView, seq: int) -> None:
         if seq <= view.last_seq:
@@ -258,9 +274,28 @@ class Chat:
         room, by = frame["room"], frame.get("by") or {}
         name = str(room["name"])
         self._rooms[int(room["id"])] = name
-        if by.get("id") != self.me:  # your own /join says so already
-            who = render.display_name(by)
+        self._titles[int(room["id"])] = render.room_title(room)
+        if by.get("id") == self.me:  # your own /join or /dm says so already
+            return
+        who = render.display_name(by)
+        if room.get("kind") == "dm":
+            other = render.sanitize(str(by.get("username") or ""))
+            self.ui.info(f"{who} started a direct conversation with you (/dm {other} to open it).")
+        else:
             self.ui.info(f"{who} added you to #{render.sanitize(name)} (/join {name} to open it).")
+
+    async def _on_mention(self, frame: Frame) -> None:
+        """Someone named us, in this room or another one: say so (the line itself shows it
+        highlighted when it is the room on screen)."""
+        item = frame.get("message") or {}
+        room_id = frame.get("room_id")
+        if self._view(room_id) is not None:
+            return
+        who = render.display_name(item.get("author") or {})
+        where = self._titles.get(room_id) if isinstance(room_id, int) else None
+        place = where or "a room you were just added to"
+        preview = render.sanitize(str(item.get("body") or ""))[:80]
+        self.ui.show([("class:mention", f"@ {who} mentioned you in {place}:"), ("", f" {preview}")])
 
     async def _on_room_left(self, frame: Frame) -> None:
         room_id, by = int(frame["room_id"]), frame.get("by") or {}
@@ -280,7 +315,7 @@ class Chat:
 
     async def open_room(self, room: Room) -> None:
         page, has_more = await self.api.history(int(room["id"]), limit=HISTORY_ON_OPEN)
-        view = RoomView.of(room)
+        view = RoomView.of(room, me_username=self.me_username)
         self.current = view
         lines = [render.room_header(room)]
         if has_more:
@@ -390,6 +425,7 @@ class Chat:
     async def fetch_rooms(self) -> list[Room]:
         rooms = await self.api.list_rooms()
         self._rooms = {int(room["id"]): str(room["name"]) for room in rooms}
+        self._titles = {int(room["id"]): render.room_title(room) for room in rooms}
         return rooms
 
     def _view(self, room_id: object) -> RoomView | None:
@@ -423,14 +459,12 @@ class Chat:
         task.add_done_callback(self._tasks.discard)
 
     def _prompt(self) -> str:
-        return f"#{render.sanitize(self.current.name)}> " if self.current else "> "
+        return f"{self.current.title}> " if self.current else "> "
 
     def _status(self) -> str:
         view = self.current
         if self._state == "connected":
-            parts = [
-                f"#{render.sanitize(view.name)}: {len(view.online)} online" if view else "no room"
-            ]
+            parts = [f"{view.title}: {len(view.online)} online" if view else "no room"]
         elif self._state == "offline":
             parts = ["offline, reconnecting..."]
         else:
@@ -441,6 +475,11 @@ class Chat:
         if typing:
             parts.append(typing)
         return "  |  ".join(parts)
+
+
+def _text(item: Message) -> tuple[object, object]:
+    """What an edit changes (reactions and replies change a message too, not its text)."""
+    return item.get("body"), item.get("edited_at")
 
 
 def _seq(item: Message) -> int:

@@ -50,6 +50,33 @@ class History:
 
 
 @dataclass(frozen=True, slots=True)
+class React:
+    number: int
+    emoji: str
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    number: int
+    body: str
+
+
+@dataclass(frozen=True, slots=True)
+class Thread:
+    number: int
+
+
+@dataclass(frozen=True, slots=True)
+class DirectMessage:
+    username: str
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    query: str
+
+
+@dataclass(frozen=True, slots=True)
 class Help:
     pass
 
@@ -64,7 +91,26 @@ class Quit:
     pass
 
 
-Action = Say | Rooms | Join | Create | Leave | Who | History | Help | Logout | Quit
+Action = (
+    Say
+    | Rooms
+    | Join
+    | Create
+    | Leave
+    | Who
+    | History
+    | React
+    | Reply
+    | Thread
+    | DirectMessage
+    | Search
+    | Help
+    | Logout
+    | Quit
+)
+
+MAX_EMOJI = 32  # code points, as the server allows
+MAX_QUERY = 200
 
 # name: (usage, what it does)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -74,11 +120,28 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "leave": ("/leave", "leave the current room"),
     "who": ("/who", "who is online in the current room"),
     "history": ("/history [N]", f"show N earlier messages (default {DEFAULT_HISTORY})"),
+    "react": (
+        "/react N EMOJI",
+        "add EMOJI to message N (the number before it), or take it back",
+    ),
+    "reply": ("/reply N TEXT", "reply to message N in its thread"),
+    "thread": ("/thread N", "show message N's thread: the message and its replies"),
+    "dm": ("/dm USER", "open your direct conversation with USER (started if new)"),
+    "search": ("/search QUERY", "find messages of the current room (best match first)"),
     "help": ("/help", "this list"),
     "logout": ("/logout", "end the session here and forget the saved login"),
     "quit": ("/quit", "leave parley chat (Ctrl-D works too)"),
 }
-ALIASES = {"exit": "quit", "q": "quit", "j": "join", "list": "rooms", "h": "help", "?": "help"}
+ALIASES = {
+    "exit": "quit",
+    "q": "quit",
+    "j": "join",
+    "list": "rooms",
+    "h": "help",
+    "?": "help",
+    "msg": "dm",
+    "r": "reply",
+}
 
 
 def help_text() -> str:
@@ -113,6 +176,28 @@ def parse(line: str) -> Action | None:
         return Create(args[0].lstrip("#"), private=len(args) == 2 and args[1].lower() == "private")
     if name == "history":
         return History(_count(args, usage))
+    if name == "react":
+        if len(args) != 2 or not args[0].isdigit() or len(args[1]) > MAX_EMOJI:
+            raise CommandError(f"Usage: {usage}")
+        return React(int(args[0]), args[1])
+    if name == "reply":
+        number, _, body = rest.strip().partition(" ")
+        if not number.isdigit() or not body.strip():
+            raise CommandError(f"Usage: {usage}")
+        return Reply(int(number), _say(body.strip()).body)
+    if name == "thread":
+        if len(args) != 1 or not args[0].isdigit():
+            raise CommandError(f"Usage: {usage}")
+        return Thread(int(args[0]))
+    if name == "dm":
+        if len(args) != 1 or not args[0].lstrip("@"):
+            raise CommandError(f"Usage: {usage}")
+        return DirectMessage(args[0].lstrip("@"))
+    if name == "search":
+        query = rest.strip()
+        if not query or len(query) > MAX_QUERY:
+            raise CommandError(f"Usage: {usage} (1 to {MAX_QUERY} characters)")
+        return Search(query)
     if args:
         raise CommandError(f"Usage: {usage}")
     return _SIMPLE[name]

@@ -18,15 +18,19 @@ class Pending:
     client_id: str
     room_id: int
     body: str
+    reply_to: int | None = None  # the id of the message this answers (in its thread)
 
     def frame(self) -> dict[str, Any]:
-        return {
+        frame: dict[str, Any] = {
             "type": "send",
             "room_id": self.room_id,
             "body": self.body,
             "client_id": self.client_id,
             "ref": self.client_id,
         }
+        if self.reply_to is not None:
+            frame["reply_to"] = self.reply_to
+        return frame
 
 
 class Outbox:
@@ -35,8 +39,10 @@ class Outbox:
         self._empty = asyncio.Event()
         self._empty.set()
 
-    def add(self, room_id: int, body: str) -> Pending:
-        pending = Pending(client_id=f"tc-{uuid.uuid4().hex}", room_id=room_id, body=body)
+    def add(self, room_id: int, body: str, *, reply_to: int | None = None) -> Pending:
+        pending = Pending(
+            client_id=f"tc-{uuid.uuid4().hex}", room_id=room_id, body=body, reply_to=reply_to
+        )
         self._pending[pending.client_id] = pending
         self._empty.clear()
         return pending

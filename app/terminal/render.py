@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime
 from typing import Any
 
@@ -63,45 +63,153 @@ def author_style(user: dict[str, Any], me_id: int | None) -> str:
     return f"class:author {palette}"
 
 
-def message(item: dict[str, Any], *, me_id: int | None, note: str = "") -> Fragments:
+# A mention as the server reads one: `@` not after a letter, digit, `_`, `.`, `-` or `@`.
+_MENTION = re.compile(r"(?<![\w.\-@])@([A-Za-z0-9_.\-]+)")
+
+
+def message(
+    item: dict[str, Any],
+    *,
+    me_id: int | None,
+    note: str = "",
+    numbered: bool = False,
+    me_username: str | None = None,
+    reply_to: str | None = None,
+) -> Fragments:
     """`[HH:MM] Name: body`, with `(edited)` / `(deleted)` marks; continuation lines of a
-    multi-line body are indented under the first."""
+    multi-line body are indented under the first. `numbered` puts the message's number (its
+    `seq`, what /react, /reply and /thread take) in front; `reply_to` says which message a
+    reply answers; mentions of `me_username` are highlighted; reactions and the number of
+    replies follow on a line of their own."""
     author = item.get("author") or {}
     name = display_name(author)
+    number = f"{item.get('seq', '?'):>3} " if numbered else ""
     head = f"[{clock(item['created_at'])}] "
-    fragments: Fragments = [
+    fragments: Fragments = []
+    if number:
+        fragments.append(("class:number", number))
+    fragments += [
         ("class:time", head),
         (author_style(author, me_id), name),
     ]
+    if reply_to:
+        fragments.append(("class:note", f" (reply to {reply_to})"))
     if note:
         fragments.append(("class:note", f" ({note})"))
     if item.get("deleted"):
         fragments.append(("class:deleted", " (message deleted)"))
         return fragments
     fragments.append(("", ": "))
-    indent = " " * (len(head) + len(name) + 2)
+    indent = " " * (len(number) + len(head) + len(name) + 2)
+    mentions_me = me_id is not None and me_id in (item.get("mentions") or [])
     lines = sanitize(str(item.get("body", "")), multiline=True).split("\n")
-    fragments.append(("class:body", lines[0]))
-    for line in lines[1:]:
-        fragments.append(("class:body", f"\n{indent}{line}"))
+    for index, line in enumerate(lines):
+        text = line if index == 0 else f"\n{indent}{line}"
+        if mentions_me and me_username:
+            fragments += _highlight(text, me_username)
+        else:
+            fragments.append(("class:body", text))
     if item.get("edited_at") and not note:
         fragments.append(("class:note", " (edited)"))
+    summary = extras(item)
+    if summary:
+        fragments.append(("class:extras", f"\n{' ' * len(number + head)}{summary}"))
     return fragments
 
 
+def _highlight(text: str, username: str) -> Fragments:
+    """`text` with each mention of `username` in the mention style."""
+    out: Fragments = []
+    last = 0
+    for match in _MENTION.finditer(text):
+        name = match.group(1).rstrip(".-")
+        if name.casefold() != username.casefold():
+            continue
+        out.append(("class:body", text[last : match.start()]))
+        out.append(("class:mention", "@" + name))
+        last = match.start() + 1 + len(name)
+    out.append(("class:body", text[last:]))
+    return [fragment for fragment in out if fragment[1]]
+
+
+def reactions(item: dict[str, Any]) -> str:
+    """`👍 2  :shipit: 1`: each emoji on the message and how many used it."""
+    return "  ".join(
+        f"{sanitize(str(r.get('emoji', '')))} {int(r.get('count') or 0)}"
+        for r in item.get("reactions") or []
+    )
+
+
+def extras(item: dict[str, Any]) -> str:
+    """What goes under a message: its reactions, and how many replies it has."""
+    if item.get("deleted"):
+        return ""
+    parts = []
+    shown = reactions(item)
+    if shown:
+        parts.append(shown)
+    count = int(item.get("reply_count") or 0)
+    if count:
+        replies = "1 reply" if count == 1 else f"{count} replies"
+        parts.append(f"{replies} (/thread {item.get('seq')})")
+    return "  ·  ".join(parts)
+
+
 def earlier_messages(
-    items: list[dict[str, Any]], *, me_id: int | None, room_name: str, has_more: bool
+    items: list[dict[str, Any]],
+    *,
+    me_id: int | None,
+    room_name: str,
+    has_more: bool,
+    line: Callable[[dict[str, Any]], Fragments] | None = None,
 ) -> Fragments:
-    """A page of older history, framed so it reads apart from the live conversation."""
+    """A page of older history, framed so it reads apart from the live conversation
+    (`line` draws each message, as the room on screen does)."""
     lines = [system(f"{len(items)} earlier messages in #{sanitize(room_name)}:")]
     day: date | None = None
     for item in items:
         if parse_time(item["created_at"]).date() != day:
             day = parse_time(item["created_at"]).date()
             lines.append(day_separator(day))
-        lines.append(message(item, me_id=me_id))
+        lines.append(line(item) if line else message(item, me_id=me_id))
     more = "/history shows more" if has_more else "that was the beginning"
     lines.append(system(f"end of earlier messages ({more})"))
+    return joined(*lines)
+
+
+def thread(
+    root: dict[str, Any] | None,
+    replies: list[dict[str, Any]],
+    *,
+    me_id: int | None,
+    me_username: str | None,
+    has_more: bool,
+) -> Fragments:
+    """A thread: its first message, then its replies, framed apart from the room."""
+    count = len(replies)
+    lines = [system(f"Thread ({count} {'reply' if count == 1 else 'replies'}):")]
+    if root is not None:
+        lines.append(message(root, me_id=me_id, numbered=True, me_username=me_username))
+    for item in replies:
+        line = message(item, me_id=me_id, numbered=True, me_username=me_username)
+        lines.append([("", "    "), *line])
+    if not replies:
+        lines.append(system("No replies yet: /reply N TEXT starts them."))
+    lines.append(system("end of thread" + (" (more replies not shown)" if has_more else "")))
+    return joined(*lines)
+
+
+def search_results(
+    items: list[dict[str, Any]], *, query: str, me_id: int | None, me_username: str | None
+) -> Fragments:
+    """Search hits, best first, each with its date and number."""
+    if not items:
+        return system(f"Nothing matches {sanitize(query)!r}.")
+    lines = [system(f"{len(items)} found for {sanitize(query)!r} (best first):")]
+    for item in items:
+        day = parse_time(item["created_at"]).strftime("%d %b %Y")
+        line = message(item, me_id=me_id, numbered=True, me_username=me_username)
+        lines.append([("class:time", f"{day} "), *line])
     return joined(*lines)
 
 
@@ -134,9 +242,17 @@ def typing_line(names: Iterable[str]) -> str:
     return f"{len(names)} people are typing..."
 
 
+def room_title(room: dict[str, Any]) -> str:
+    """`#name` for a room; `@username` for a direct message (its own name is not shown)."""
+    other = room.get("dm_with") if room.get("kind") == "dm" else None
+    if isinstance(other, dict) and other.get("username"):
+        return "@" + sanitize(str(other["username"]))
+    return "#" + sanitize(str(room["name"]))
+
+
 def room_header(room: dict[str, Any]) -> Fragments:
     topic = sanitize(str(room.get("topic") or ""))
-    text = f"--- #{sanitize(str(room['name']))}" + (f": {topic}" if topic else "") + " ---"
+    text = f"--- {room_title(room)}" + (f": {topic}" if topic else "") + " ---"
     return [("class:header", text)]
 
 
@@ -144,11 +260,11 @@ def room_list(rooms: list[dict[str, Any]], current_id: int | None) -> Fragments:
     """One line per room: current mark, name, your role or `not joined`, unread, topic."""
     if not rooms:
         return system("No rooms yet. Create one with /create NAME")
-    width = max(len(sanitize(str(r["name"]))) for r in rooms) + 1
+    width = max(len(room_title(r)) for r in rooms)
     fragments: Fragments = [("class:system", "Rooms:")]
-    for room in sorted(rooms, key=lambda r: str(r["name"]).casefold()):
+    for room in sorted(rooms, key=lambda r: room_title(r).casefold()):
         mark = "*" if room["id"] == current_id else " "
-        name = "#" + sanitize(str(room["name"]))
+        name = room_title(room)
         role = room.get("role") or "not joined"
         if room.get("visibility") == "private":
             role += ", private"
@@ -158,6 +274,9 @@ def room_list(rooms: list[dict[str, Any]], current_id: int | None) -> Fragments:
             fragments.append(("class:unread" if unread else "", f"{unread:>4} unread"))
         else:
             fragments.append(("", " " * 11))
+        mentions = room.get("mention_count")
+        if mentions:
+            fragments.append(("class:mention", f" {mentions} @you"))
         topic = sanitize(str(room.get("topic") or ""))
         if topic:
             fragments.append(("class:system", f"  {topic}"))

@@ -5,6 +5,10 @@ newest shown, in order. So the initial history, a replay, a REST catch-up and th
 stream may overlap freely and each message still appears exactly once. `last_rev` is the
 room's change number up to which the subscription delivered every change: a reconnect
 resumes after it (`since_rev`), so edits and deletes made meanwhile are shown too.
+
+Each message is shown with its number (its `seq`), which /react, /reply and /thread take;
+the view remembers the recent ones it showed, to find them by number and to tell an edit
+from a reaction or a new reply when a message changes.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from typing import Any
 
 from app.terminal import render
 
-REMEMBERED_AUTHORS = 500
+REMEMBERED = 500  # messages kept per room, by number
 
 Message = dict[str, Any]
 
@@ -36,11 +40,45 @@ class RoomView:
     last_day: date | None = None
     online: dict[int, dict[str, Any]] = field(default_factory=dict)
     typing: dict[int, tuple[str, float]] = field(default_factory=dict)  # user: (name, until)
-    authors: dict[int, str] = field(default_factory=dict)  # seq: who wrote it
+    known: dict[int, Message] = field(default_factory=dict)  # seq: the message as last seen
+    title: str = ""  # `#name`, or `@username` for a direct message
+    me_username: str | None = None  # mentions of this name are highlighted
 
     @classmethod
-    def of(cls, room: dict[str, Any]) -> RoomView:
-        return cls(id=int(room["id"]), name=str(room["name"]), topic=str(room.get("topic") or ""))
+    def of(cls, room: dict[str, Any], *, me_username: str | None = None) -> RoomView:
+        return cls(
+            id=int(room["id"]),
+            name=str(room["name"]),
+            topic=str(room.get("topic") or ""),
+            title=render.room_title(room),
+            me_username=me_username,
+        )
+
+    @property
+    def authors(self) -> dict[int, str]:
+        """Who wrote each remembered message (to say whose message was deleted)."""
+        return {seq: render.display_name(m.get("author") or {}) for seq, m in self.known.items()}
+
+    def line(self, item: Message, *, me_id: int, note: str = "") -> render.Fragments:
+        """One message as shown in this room: numbered, replies saying what they answer."""
+        return render.message(
+            item,
+            me_id=me_id,
+            note=note,
+            numbered=True,
+            me_username=self.me_username,
+            reply_to=self.reply_label(item),
+        )
+
+    def reply_label(self, item: Message) -> str | None:
+        root_id = item.get("reply_to")
+        if root_id is None:
+            return None
+        root = self.by_id(root_id)
+        return str(root["seq"]) if root is not None else "an earlier message"
+
+    def by_id(self, message_id: object) -> Message | None:
+        return next((m for m in self.known.values() if m.get("id") == message_id), None)
 
     def take_new(self, items: list[Message], *, me_id: int) -> render.Fragments:
         """The lines for messages not shown yet (with day separators); marks them shown."""
@@ -53,12 +91,12 @@ class RoomView:
             if day != self.last_day:
                 self.last_day = day
                 lines.append(render.day_separator(day))
-            lines.append(render.message(item, me_id=me_id))
+            self.remember(item)
+            lines.append(self.line(item, me_id=me_id))
             self.last_seq = seq
             if self.oldest_seq is None:
                 self.oldest_seq = seq
             self.typing.pop(int((item.get("author") or {}).get("id") or 0), None)
-            self.remember_author(item)
         return render.joined(*lines)
 
     def saw_rev(self, rev: object) -> None:
@@ -66,11 +104,16 @@ class RoomView:
         if isinstance(rev, int) and not isinstance(rev, bool):
             self.last_rev = rev if self.last_rev is None else max(self.last_rev, rev)
 
-    def remember_author(self, item: Message) -> None:
-        """Kept for a while, to say whose message a `message.deleted` was about."""
-        self.authors[int(item["seq"])] = render.display_name(item.get("author") or {})
-        if len(self.authors) > REMEMBERED_AUTHORS:
-            del self.authors[min(self.authors)]
+    def remember(self, item: Message) -> Message | None:
+        """Keep `item` (the newer state, by `rev`); returns the state it replaces."""
+        seq = int(item["seq"])
+        previous = self.known.get(seq)
+        if previous is not None and int(previous.get("rev") or 0) > int(item.get("rev") or 0):
+            return previous
+        self.known[seq] = item
+        if len(self.known) > REMEMBERED:
+            del self.known[min(self.known)]
+        return previous
 
     def set_typing(self, user: dict[str, Any], seconds: float) -> None:
         self.typing[int(user["id"])] = (render.display_name(user), time.monotonic() + seconds)

@@ -35,6 +35,7 @@ BODIES: dict[str, Any] = {
     "ReadMarkerUpdate": {"seq": 1},
     "MessageCreate": {"body": "hello", "client_id": "outage-1"},
     "MessageUpdate": {"body": "edited"},
+    "DirectMessageCreate": {"user_id": 2},
 }
 PATH_VALUES = {"emoji": "%F0%9F%91%8D"}
 QUERY_VALUES = {"string": "hello", "integer": 1}

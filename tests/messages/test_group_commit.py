@@ -114,9 +114,8 @@ class PoisonStore:
         outcomes: list[Outcome] = []
         for send in sends:
             seq = self.last_seq[send.room_id] = self.last_seq.get(send.room_id, 0) + 1
-            outcomes.append(
-                Stored(len(self.calls) * 1000 + seq, send.room_id, seq, seq, "{}", True)
-            )
+            message_id = len(self.calls) * 1000 + seq
+            outcomes.append(Stored(message_id, send.room_id, seq, seq, "{}", True))
         return outcomes
 
     async def close(self) -> None:
@@ -253,3 +252,44 @@ async def test_every_form_of_a_lost_postgres_connection_is_store_connection_lost
     monkeypatch.setattr(pg_store, "_store", lost)
     with pytest.raises(StoreConnectionLost):
         await store.store([NewMessage(1, 7, "{}", "a", "c-a")], look_up_repeats=False)
+
+
+class RecordingRich:
+    """Stands for `RichSends`: records the sends it stores, in the shared call log."""
+
+    def __init__(self, calls: list[tuple[list[str], bool]]) -> None:
+        self.calls = calls
+
+    async def store(self, send: NewMessage, reply_to: int | None) -> Outcome:
+        self.calls.append(([f"rich:{send.body}:{reply_to}"], False))
+        return Stored(99, send.room_id, 99, 99, "{}", created=True)
+
+
+async def test_plain_sends_stay_batched_and_the_rest_go_alone_in_arrival_order() -> None:
+    store = ScriptedStore()
+
+    async def discard(_events: object) -> None:
+        return None
+
+    committer = MessageCommitter(store, committed=discard, rich=RecordingRich(store.calls))  # type: ignore[arg-type]
+    batch = [
+        Submission(1, 7, "{}", "a", None, Ignored()),
+        Submission(1, 7, "{}", "b", None, Ignored()),
+        Submission(1, 7, "{}", "hi @bob", None, Ignored()),
+        Submission(1, 7, "{}", "c", None, Ignored()),
+        Submission(1, 7, "{}", "re", None, Ignored(), reply_to=5),
+        Submission(1, 7, "{}", "d", None, Ignored()),
+    ]
+    outcomes = await committer._commit_in_order(batch)
+    assert len(outcomes) == len(batch)
+    assert [call for call, _ in store.calls] == [
+        ["a", "b"],
+        ["rich:hi @bob:None"],
+        ["c"],
+        ["rich:re:5"],
+        ["d"],
+    ]
+    # A batch of plain sends is one store call, as before.
+    store.calls.clear()
+    await committer._commit_in_order([Submission(1, 7, "{}", b, None, Ignored()) for b in "xyz"])
+    assert store.calls == [(["x", "y", "z"], False)]

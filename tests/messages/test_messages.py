@@ -19,6 +19,11 @@ MESSAGE_FIELDS = {
     "edited_at",
     "deleted",
     "client_id",
+    "reactions",
+    "reply_to",
+    "reply_count",
+    "last_reply_at",
+    "mentions",
 }
 
 
@@ -257,7 +262,7 @@ async def test_read_markers(
     published.clear()
     marker = await client.put(f"/rooms/{room_id}/read", json={"seq": 3}, headers=bob.headers)
     assert marker.status_code == 200
-    assert marker.json() == {"room_id": room_id, "seq": 3, "unread_count": 2}
+    assert marker.json() == {"room_id": room_id, "seq": 3, "unread_count": 2, "mention_count": 0}
     assert [orjson.loads(e.frame) for e in published] == [
         {"type": "read", "room_id": room_id, "user_id": bob.id, "seq": 3}
     ]
@@ -265,7 +270,7 @@ async def test_read_markers(
     back = await client.put(f"/rooms/{room_id}/read", json={"seq": 1}, headers=bob.headers)
     assert back.json()["seq"] == 3
     beyond = await client.put(f"/rooms/{room_id}/read", json={"seq": 99}, headers=bob.headers)
-    assert beyond.json() == {"room_id": room_id, "seq": 5, "unread_count": 0}
+    assert beyond.json() == {"room_id": room_id, "seq": 5, "unread_count": 0, "mention_count": 0}
     assert len(published) == 2
     bad = await client.put(f"/rooms/{room_id}/read", json={"seq": -1}, headers=bob.headers)
     assert bad.status_code == 422

@@ -119,3 +119,39 @@ def test_presence_lines() -> None:
 def test_times_are_shown_in_local_time() -> None:
     stamp = datetime(2026, 3, 1, 23, 59, tzinfo=UTC)
     assert render.clock(stamp.isoformat()) == stamp.astimezone().strftime("%H:%M")
+
+
+def test_a_numbered_message_shows_its_number_reply_and_what_is_under_it() -> None:
+    item = message(
+        seq=12,
+        reply_to=5,
+        reactions=[{"emoji": "👍", "count": 2, "user_ids": [1, 2]}, {"emoji": ":ok:", "count": 1}],
+        reply_count=0,
+    )
+    first, under = render.plain(render.message(item, me_id=2, numbered=True, reply_to="5")).split(
+        "\n"
+    )
+    clock = local_clock("2026-03-01T12:34:56.789+00:00")
+    assert first == f" 12 [{clock}] Alice (reply to 5): hello"
+    assert under == " " * len(f" 12 [{clock}] ") + "👍 2  :ok: 1"
+    root = message(seq=5, reply_count=3)
+    assert render.plain(render.message(root, me_id=2)).endswith(
+        "hello\n" + " " * 8 + "3 replies (/thread 5)"
+    )
+    assert render.extras(message(deleted=True, reply_count=3)) == ""
+
+
+def test_mentions_of_you_are_highlighted_only_when_they_are_you() -> None:
+    item = message(body="hi @Bob, and @bobby and mail bob@example.com.", mentions=[2])
+    fragments = render.message(item, me_id=2, me_username="bob")
+    assert [text for style, text in fragments if style == "class:mention"] == ["@Bob"]
+    assert render.plain(fragments).endswith("hi @Bob, and @bobby and mail bob@example.com.")
+    not_me = render.message(message(body="hi @bob", mentions=[3]), me_id=2, me_username="bob")
+    assert all(style != "class:mention" for style, _ in not_me)
+
+
+def test_a_direct_message_is_titled_by_the_other_person() -> None:
+    dm = {"id": 4, "name": "dm-1-2", "kind": "dm", "dm_with": {"id": 2, "username": "bob"}}
+    assert render.room_title(dm) == "@bob"
+    assert render.plain(render.room_header(dm)) == "--- @bob ---"
+    assert render.room_title({"id": 1, "name": "tea", "kind": "room", "dm_with": None}) == "#tea"

@@ -4,7 +4,8 @@
 
 Starts its own `parley serve` on a fresh SQLite database, signs people up, lets them talk,
 and photographs the page in Chromium: the sign-in card, a conversation (light and dark),
-the reconnecting state and a phone-sized screen.
+reactions and their picker, a thread open, a direct message, the reconnecting state and a
+phone-sized screen.
 """
 
 from __future__ import annotations
@@ -73,7 +74,50 @@ async def stage(api: httpx.AsyncClient, people: dict[str, TestUser]) -> dict[str
     for n in range(1, 4):
         await send(api, lin, ops["id"], f"deploy #{140 + n} finished in {40 + n * 3} s")
     await send(api, grace, leads["id"], "Q3 planning doc is ready.")
-    return {"general": general["id"]}
+    await converse(api, people, general["id"])
+    dm = await api.post("/dms", json={"user_id": ada.id}, headers=grace.headers)
+    assert dm.status_code in (200, 201), dm.text
+    for author, body in DIRECT:
+        await send(api, people[author], dm.json()["id"], body)
+    return {"general": general["id"], "dm": dm.json()["id"]}
+
+
+DIRECT = [
+    ("grace", "Quick one before the launch: can you take the on-call shift tonight?"),
+    ("ada", "Sure, I'll swap with Lin for Thursday."),
+    ("grace", "Thank you! 🙏"),
+]
+
+
+async def converse(api: httpx.AsyncClient, people: dict[str, TestUser], room_id: int) -> None:
+    """Reactions on the conversation, a thread under the plan to ship, and a mention."""
+    messages = (await api.get(f"/rooms/{room_id}/messages", headers=people["ada"].headers)).json()[
+        "messages"
+    ]
+    by_body = {m["body"]: m for m in messages}
+    reactions = [
+        ("p95 latency is down to 38 ms after the group-commit change.", "🎉", ("ada", "lin")),
+        ("p95 latency is down to 38 ms after the group-commit change.", "🚀", ("lin",)),
+        ("Both databases, 412 tests, all green.", "👍", ("ada", "lin")),
+        ("Then let's ship it this afternoon. I'll write the release notes.", "👍", ("grace",)),
+    ]
+    for body, emoji, who in reactions:
+        for username in who:
+            path = f"/rooms/{room_id}/messages/{by_body[body]['id']}/reactions/{emoji}"
+            answer = await api.put(path, headers=people[username].headers)
+            assert answer.status_code == 200, answer.text
+    root = by_body["Then let's ship it this afternoon. I'll write the release notes."]
+    for author, body in (
+        ("grace", "I can add the benchmark numbers to them."),
+        ("lin", "Ops is ready: the rollback plan is in the runbook."),
+    ):
+        answer = await api.post(
+            f"/rooms/{room_id}/messages",
+            json={"body": body, "reply_to": root["id"]},
+            headers=people[author].headers,
+        )
+        assert answer.status_code == 201, answer.text
+    await send(api, people["lin"], room_id, "@ada the status page wording is ready for you too.")
 
 
 async def shoot(browser: Browser, server: LiveServer, output: Path) -> None:
@@ -101,6 +145,33 @@ async def shoot(browser: Browser, server: LiveServer, output: Path) -> None:
         await ada.page.screenshot(path=output / name)
         await ada.close()
         await grace.page.get_by_test_id("composer").fill("")
+
+    # Reactions (and the picker), a thread open, a direct message.
+    ada = await Visitor.open(browser, server.base_url)
+    await ada.log_in(people["ada"])
+    await ada.open_room(rooms["general"])
+    target = ada.message("Both databases, 412 tests, all green.")
+    await target.hover()
+    await target.get_by_role("button", name="React").click()
+    await expect(ada.page.get_by_test_id("picker")).to_be_visible()
+    await ada.page.get_by_test_id("picker").get_by_role("button").nth(1).hover()
+    await ada.page.screenshot(path=output / "reactions.png")
+    await ada.page.keyboard.press("Escape")
+    await (
+        ada.message("Then let's ship it this afternoon. I'll write the release notes.")
+        .get_by_test_id("replies")
+        .click()
+    )
+    await expect(ada.page.get_by_test_id("thread-replies").get_by_test_id("message")).to_have_count(
+        2
+    )
+    await ada.page.mouse.move(5, 5)
+    await ada.page.screenshot(path=output / "thread.png")
+    await ada.open_room(rooms["dm"])
+    await expect(ada.message("Thank you! 🙏")).to_be_visible()
+    await ada.page.mouse.move(5, 5)
+    await ada.page.screenshot(path=output / "dm.png")
+    await ada.close()
 
     phone = await Visitor.open(
         browser,

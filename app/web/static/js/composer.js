@@ -1,7 +1,9 @@
 // The message box: Enter sends (Shift+Enter for a new line), ↑ in an empty box edits our
-// last message, the box grows with its text, and the room hears that we are typing.
+// last message, `@` offers the room's members to mention, the box grows with its text, and
+// the room hears that we are typing.
 
 import { $ } from "./dom.js";
+import { wireMentions } from "./mentions.js";
 import { tooLong } from "./message-actions.js";
 import { currentRoom, state } from "./state.js";
 
@@ -15,6 +17,7 @@ export function wireComposer({ realtime, outbox, startEdit }) {
   let lastTypingSent = 0;
   let typingAfterSend = false;
   let typingSendTimer = null;
+  const mentions = wireMentions(input);
 
   /**
    * Tell the room we are typing: once every few seconds while the composer has text. Right
@@ -56,6 +59,7 @@ export function wireComposer({ realtime, outbox, startEdit }) {
     noteTyping();
   });
   input.addEventListener("keydown", (event) => {
+    if (mentions.handleKey(event)) return;
     if (event.key === "Enter" && !event.shiftKey && !event.isComposing) {
       event.preventDefault();
       form.requestSubmit();

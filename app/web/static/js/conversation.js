@@ -16,7 +16,9 @@ import { Timeline } from "./timeline.js";
 const STICK_TO_BOTTOM_PX = 80;
 const LOAD_OLDER_PX = 200; // this close to the top, fetch the page before
 
-export function createConversation({ sync, actions, readMarkers }) {
+const HIGHLIGHT_MS = 2500;
+
+export function createConversation({ sync, actions, readMarkers, thread }) {
   const timeline = new Timeline($("messages"), actions);
   const view = $("timeline");
 
@@ -38,11 +40,13 @@ export function createConversation({ sync, actions, readMarkers }) {
     $("join-card").hidden = !room || room.member;
     view.hidden = !showMessages;
     $("composer-area").hidden = !showMessages;
-    $("people").hidden = !showMessages || !state.peopleOpen;
+    const threadShown = Boolean(state.thread && room && state.thread.roomId === room.id);
+    $("people").hidden = !showMessages || !state.peopleOpen || threadShown;
     if (room && !room.member) {
       showTitle($("join-title"), room);
       setText($("join-topic"), room.info.topic || "You are not a member of this room yet.");
     }
+    thread.render();
     if (!showMessages) {
       timeline.reset();
       return;
@@ -59,9 +63,10 @@ export function createConversation({ sync, actions, readMarkers }) {
     if (!room.loaded) setText(top, "Loading messages…");
     else if (room.loadingOlder) setText(top, "Loading older messages…");
     else if (room.hasMoreBefore) setText(top, "");
+    else if (room.dmWith) setText(top, `This is the beginning of your conversation with ${roomLabel(room)}.`);
     else setText(top, `This is the beginning of ${roomLabel(room)}.`);
     top.dataset.state = room.loaded && !room.hasMoreBefore ? "start" : "more";
-    if (atBottom) view.scrollTop = view.scrollHeight;
+    if (atBottom && !room.hasMoreAfter) view.scrollTop = view.scrollHeight;
     updateJumpButton();
     readMarkers.check();
     // Too few rows to scroll means no scroll event will ever ask for older ones: ask now.
@@ -100,16 +105,66 @@ export function createConversation({ sync, actions, readMarkers }) {
   }
 
   function onScroll() {
-    state.stickToBottom =
-      view.scrollHeight - view.scrollTop - view.clientHeight < STICK_TO_BOTTOM_PX;
+    const room = currentRoom();
+    const fromBottom = view.scrollHeight - view.scrollTop - view.clientHeight;
+    // In a window of older history the bottom is not the newest message: nothing to follow.
+    state.stickToBottom = fromBottom < STICK_TO_BOTTOM_PX && !room?.hasMoreAfter;
     updateJumpButton();
     readMarkers.schedule();
-    const room = currentRoom();
     if (room && view.scrollTop < LOAD_OLDER_PX) loadOlder(room);
+    if (room && room.hasMoreAfter && fromBottom < LOAD_OLDER_PX) loadNewer(room);
+  }
+
+  async function loadNewer(room) {
+    try {
+      await sync.loadNewer(room);
+    } catch (error) {
+      report(error);
+    }
   }
 
   function updateJumpButton() {
-    if (state.stickToBottom) $("jump-latest").hidden = true;
+    const room = currentRoom();
+    const jump = $("jump-latest");
+    if (room && room.hasMoreAfter) {
+      jump.hidden = false;
+      setText(jump, "Jump to the newest ↓");
+    } else if (state.stickToBottom) jump.hidden = true;
+    else if (!jump.hidden) setText(jump, "New messages ↓");
+  }
+
+  /** Show message `seq` of room `roomId` in its place (a search hit), loading the history
+   * around it if we do not hold it, and mark it for a moment. */
+  async function jumpTo(roomId, seq) {
+    const room = state.rooms.get(roomId);
+    if (!room || roomId !== state.openRoomId) return;
+    try {
+      await sync.loadAround(room, seq);
+    } catch (error) {
+      report(error);
+      return;
+    }
+    if (state.openRoomId !== roomId) return;
+    state.stickToBottom = false;
+    renderNow("timeline");
+    const row = $("messages").querySelector(`.msg[data-seq="${seq}"]`);
+    if (!row) return;
+    row.scrollIntoView({ block: "center" });
+    row.classList.add("highlight");
+    setTimeout(() => row.classList.remove("highlight"), HIGHLIGHT_MS);
+    onScroll();
+  }
+
+  async function backToLatest(room) {
+    try {
+      await sync.backToLatest(room);
+    } catch (error) {
+      report(error);
+      return;
+    }
+    state.stickToBottom = true;
+    renderNow("timeline");
+    view.scrollTop = view.scrollHeight;
   }
 
   async function openRoom(roomId) {
@@ -117,8 +172,16 @@ export function createConversation({ sync, actions, readMarkers }) {
       state.editing = null;
       state.confirming = null;
       state.stickToBottom = true;
+      state.picking = null;
       const previous = currentRoom();
       if (previous) previous.newSince = null;
+      // A window of older history is not kept: the room opens at its newest again.
+      if (previous && previous.hasMoreAfter) {
+        previous.messages.clear();
+        previous.loaded = false;
+        previous.hasMoreBefore = true;
+        previous.hasMoreAfter = false;
+      }
     }
     state.openRoomId = roomId;
     closeDrawer();
@@ -140,6 +203,7 @@ export function createConversation({ sync, actions, readMarkers }) {
       invalidate("timeline", "header");
       return;
     }
+    sync.loadMembers(room).catch(() => {}); // names for reactions and mentions; not vital
     try {
       await sync.loadLatest(room);
     } catch (error) {
@@ -175,6 +239,11 @@ export function createConversation({ sync, actions, readMarkers }) {
 
   view.addEventListener("scroll", onScroll, { passive: true });
   $("jump-latest").addEventListener("click", () => {
+    const room = currentRoom();
+    if (room && room.hasMoreAfter) {
+      backToLatest(room);
+      return;
+    }
     view.scrollTop = view.scrollHeight;
     state.stickToBottom = true;
     $("jump-latest").hidden = true;
@@ -187,6 +256,12 @@ export function createConversation({ sync, actions, readMarkers }) {
 
   return {
     open: openRoom,
+    jumpTo,
+    /** Leave a window of older history for the newest messages. */
+    showNewest() {
+      const room = currentRoom();
+      if (room && room.hasMoreAfter) backToLatest(room);
+    },
     reset: () => timeline.reset(),
     /** A new message arrived: offer a way down to it if the reader is scrolled up. */
     noteArrival() {

@@ -112,7 +112,11 @@ function wireRoomSettings({ session, sync }) {
     $("room-edit-fields").hidden = !canManage(room);
     $("room-add-member").hidden = !(canManage(room) && room.info.visibility === "private");
     $("room-settings-save").hidden = !canManage(room);
-    leave.textContent = room.info.role === "owner" ? "Delete room" : "Leave room";
+    leave.textContent = room.dmWith
+      ? "Leave conversation"
+      : room.info.role === "owner"
+        ? "Delete room"
+        : "Leave room";
     delete leave.dataset.armed;
     openDialog(dialog);
   });
@@ -171,11 +175,12 @@ function wireRoomSettings({ session, sync }) {
     if (!room) return;
     if (!leave.dataset.armed) {
       leave.dataset.armed = "1";
-      leave.textContent = room.info.role === "owner" ? "Really delete it?" : "Really leave?";
+      leave.textContent =
+        room.info.role === "owner" && !room.dmWith ? "Really delete it?" : "Really leave?";
       return;
     }
     try {
-      if (room.info.role === "owner") {
+      if (room.info.role === "owner" && !room.dmWith) {
         await session.request("DELETE", `/rooms/${room.id}`);
         sync.dropRoom(room.id, null);
       } else {

@@ -54,17 +54,49 @@ export function avatar(user, extraClass = "") {
 }
 
 const URL_PATTERN = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]}]/g;
+// A mention as the server reads one (contract, "Mentions"): `@` at the start or after a
+// character that is not a letter, digit, `_`, `.`, `-` or `@`, then username characters,
+// less any trailing `.` and `-`.
+const MENTION_PATTERN = /(?<![\p{L}\p{N}_.\-@])@([A-Za-z0-9_.-]+)/gu;
 
-/** A message body as text nodes, with http(s) links made clickable (still text only). */
-export function bodyNodes(text) {
+/** The username a mention match names (trailing dots and dashes are not part of it). */
+function mentionedName(match) {
+  return match[1].replace(/[.-]+$/, "");
+}
+
+/**
+ * A message body as text nodes, with http(s) links made clickable and mentions marked
+ * (still text only). `mentioned` maps the lower-cased usernames the message mentions to
+ * whether that is the reader.
+ */
+export function bodyNodes(text, mentioned = new Map()) {
   const nodes = [];
   let last = 0;
   for (const match of text.matchAll(URL_PATTERN)) {
-    if (match.index > last) nodes.push(document.createTextNode(inert(text.slice(last, match.index))));
+    if (match.index > last) nodes.push(...mentionNodes(text.slice(last, match.index), mentioned));
     const link = h("a", { href: match[0], target: "_blank", rel: "noopener noreferrer nofollow" });
     link.textContent = inert(match[0]);
     nodes.push(link);
     last = match.index + match[0].length;
+  }
+  if (last < text.length) nodes.push(...mentionNodes(text.slice(last), mentioned));
+  return nodes;
+}
+
+function mentionNodes(text, mentioned) {
+  if (!mentioned.size) return [document.createTextNode(inert(text))];
+  const nodes = [];
+  let last = 0;
+  for (const match of text.matchAll(MENTION_PATTERN)) {
+    const name = mentionedName(match);
+    const key = name.toLowerCase();
+    if (!mentioned.has(key)) continue;
+    if (match.index > last) nodes.push(document.createTextNode(inert(text.slice(last, match.index))));
+    const me = mentioned.get(key);
+    nodes.push(
+      h("span", { class: me ? "mention mention-me" : "mention", "data-testid": "mention" }, `@${name}`),
+    );
+    last = match.index + 1 + name.length;
   }
   if (last < text.length) nodes.push(document.createTextNode(inert(text.slice(last))));
   return nodes;

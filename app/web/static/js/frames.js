@@ -1,5 +1,6 @@
 // What the socket tells us, applied to the state: the connection going up and down, and
-// every frame the server pushes (messages, acks, edits, typing, presence, room changes).
+// every frame the server pushes (messages, acks, edits, reactions, mentions, typing,
+// presence, room changes).
 
 import { toast } from "./notices.js";
 import { invalidate } from "./render.js";
@@ -8,7 +9,7 @@ import { state } from "./state.js";
 
 const TYPING_REDRAW_MS = 6100; // just after a typing notice expires (rooms.js keeps it 6 s)
 
-export function followRealtime({ realtime, sync, outbox, conversation }) {
+export function followRealtime({ realtime, sync, outbox, conversation, thread }) {
   let typingTimer = null;
 
   function receive(message) {
@@ -16,14 +17,25 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
     if (!room) return;
     const before = room.newestSeq;
     const fresh = room.put(message, state.me.id);
+    thread.take(message);
+    learnMember(room, message.author.id);
     const mine = message.author.id === state.me.id;
     if (message.client_id && mine) outbox.delivered(message.client_id);
     if (fresh && room.loaded && before && message.seq > before + 1) sync.catchUp(room);
+
     if (room.id === state.openRoomId) {
       invalidate("timeline", "typing");
       if (fresh) conversation.noteArrival();
     }
     invalidate("sidebar");
+  }
+
+  /** Someone we did not know in the room (just joined): fetch the member list again, once
+   * per person (a replay of a former member's messages must not ask once per message). */
+  function learnMember(room, userId) {
+    if (!room.membersLoaded || room.members.has(userId) || room.askedAbout.has(userId)) return;
+    room.askedAbout.add(userId);
+    sync.loadMembers(room, { force: true }).catch(() => {});
   }
 
   const handlers = {
@@ -34,6 +46,11 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
     ack(frame) {
       outbox.delivered(frame.client_id);
       receive(frame.message);
+      const room = state.rooms.get(frame.message.room_id);
+      if (room && room.hasMoreAfter && !frame.message.reply_to && room.id === state.openRoomId) {
+        // We wrote in the room while reading older history: show it where it went.
+        conversation.showNewest();
+      }
     },
     subscribed(frame) {
       const room = state.rooms.get(frame.room_id);
@@ -66,9 +83,33 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
       const room = state.rooms.get(frame.message.room_id);
       if (!room) return;
       room.sawRev(frame.message.rev);
+      thread.take(frame.message);
       if (room.putChanged(frame.message, state.me.id) || room.messages.has(frame.message.seq)) {
         invalidate("timeline", "sidebar");
       }
+    },
+    // The answer to a react/unreact frame (the page reacts over REST; this keeps any such
+    // answer, which carries the message in its new state, all the same).
+    reacted(frame) {
+      const room = state.rooms.get(frame.message.room_id);
+      if (!room) return;
+      room.put(frame.message, state.me.id);
+      thread.take(frame.message);
+      invalidate("timeline");
+    },
+    // Someone named us, in any room of ours (subscribed or not): a badge and a notice.
+    mention(frame) {
+      const room = state.rooms.get(frame.room_id);
+      if (!room) {
+        sync.refreshRoomsSoon();
+        return;
+      }
+      const counted = room.noteMention(frame.message, state.me.id);
+      invalidate("sidebar");
+      // In the room being read, the highlighted line says it already.
+      if (!counted || (room.id === state.openRoomId && document.hasFocus())) return;
+      const author = frame.message.author;
+      toast(`${author.display_name || author.username} mentioned you in ${roomLabel(room)}`, "info");
     },
     "message.deleted"(frame) {
       const room = state.rooms.get(frame.room_id);
@@ -103,6 +144,7 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
       if (!room) return;
       if (frame.status === "online") room.online.set(frame.user.id, frame.user);
       else room.online.delete(frame.user.id);
+      learnMember(room, frame.user.id);
       if (room.id === state.openRoomId) invalidate("people");
     },
     "room.updated"(frame) {
@@ -126,7 +168,12 @@ export function followRealtime({ realtime, sync, outbox, conversation }) {
         room = sync.adopt(frame.room);
       }
       if (frame.by && frame.by.id !== state.me.id) {
-        toast(`${frame.by.display_name} added you to ${roomLabel(room)}.`, "info");
+        toast(
+          room.dmWith
+            ? `${frame.by.display_name} started a conversation with you.`
+            : `${frame.by.display_name} added you to ${roomLabel(room)}.`,
+          "info",
+        );
       }
       invalidate("sidebar");
     },

@@ -14,10 +14,18 @@ function newClientId() {
 }
 
 export function createOutbox({ realtime }) {
-  function send(room, body) {
-    const entry = { clientId: newClientId(), roomId: room.id, body, state: "queued", error: null };
+  /** Queue `body` for `room` (with `replyTo`: a reply in that message's thread). */
+  function send(room, body, { replyTo = null } = {}) {
+    const entry = {
+      clientId: newClientId(),
+      roomId: room.id,
+      body,
+      replyTo,
+      state: "queued",
+      error: null,
+    };
     state.outbox.set(entry.clientId, entry);
-    state.stickToBottom = true;
+    if (replyTo === null) state.stickToBottom = true;
     flush(room);
     invalidate("timeline");
   }
@@ -27,13 +35,15 @@ export function createOutbox({ realtime }) {
     if (!room || !room.subscribed) return;
     for (const entry of state.outbox.values()) {
       if (entry.roomId !== room.id || entry.state !== "queued") continue;
-      const sent = realtime.send({
+      const frame = {
         type: "send",
         room_id: room.id,
         body: entry.body,
         client_id: entry.clientId,
         ref: entry.clientId,
-      });
+      };
+      if (entry.replyTo !== null) frame.reply_to = entry.replyTo;
+      const sent = realtime.send(frame);
       if (!sent) break;
       entry.state = "sending";
     }

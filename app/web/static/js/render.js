@@ -4,7 +4,8 @@
 import { state } from "./state.js";
 
 // "title" (the window title) is drawn on every pass: it sums the unread counts of all rooms.
-const ORDER = ["sidebar", "header", "timeline", "typing", "people", "connection", "title"];
+// So is "search" (the search box and its results follow whichever room is open): it is cheap.
+const ORDER = ["sidebar", "header", "search", "timeline", "typing", "people", "connection", "title"];
 
 const painters = new Map(); // part -> function that draws it
 const dirty = new Set();
@@ -33,5 +34,6 @@ export function renderNow(...parts) {
   dirty.clear();
   if (!state.me) return;
   due.add("title");
+  due.add("search");
   for (const part of ORDER) if (due.has(part)) painters.get(part)?.();
 }

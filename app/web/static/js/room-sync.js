@@ -10,6 +10,7 @@ import { navigate } from "./router.js";
 import { state } from "./state.js";
 
 const PAGE_SIZE = 50;
+const AROUND = 25; // messages fetched on each side of a search hit
 const CATCH_UP_PAGE = 200;
 const CHANGES_PAGE = 1000;
 const ROOMS_REFRESH_MS = 30_000;
@@ -156,6 +157,77 @@ export function createRoomSync({ session, realtime, outbox }) {
     await room.loading;
   }
 
+  /** Hold the history around `seq` (a search hit): the messages we hold already if they
+   * reach it, else a window of them on both sides, with newer ones fetched as the reader
+   * scrolls down. */
+  async function loadAround(room, seq) {
+    await loadLatest(room);
+    if (room.messages.has(seq)) return;
+    const [before, after] = await Promise.all([
+      session.request("GET", `/rooms/${room.id}/messages`, {
+        query: { before_seq: seq + 1, limit: AROUND },
+      }),
+      session.request("GET", `/rooms/${room.id}/messages`, {
+        query: { after_seq: seq, limit: AROUND },
+      }),
+    ]);
+    // Older than anything unread: held as they are, without touching the counts.
+    room.messages.clear();
+    for (const message of [...before.messages, ...after.messages]) {
+      room.messages.set(message.seq, message);
+    }
+    room.hasMoreBefore = before.has_more;
+    room.hasMoreAfter = after.has_more;
+    if (!room.hasMoreAfter) catchUp(room); // whatever came while we were fetching
+  }
+
+  /** The page after the newest message held, in a window: the caller puts it in place. */
+  async function loadNewer(room) {
+    if (!room.hasMoreAfter || room.loadingNewer) return;
+    room.loadingNewer = true;
+    try {
+      const page = await session.request("GET", `/rooms/${room.id}/messages`, {
+        query: { after_seq: room.newestSeq, limit: PAGE_SIZE },
+      });
+      for (const message of page.messages) room.messages.set(message.seq, message);
+      room.hasMoreAfter = page.has_more;
+      if (!room.hasMoreAfter) catchUp(room);
+    } finally {
+      room.loadingNewer = false;
+      invalidate("timeline");
+    }
+  }
+
+  /** Back from a window to the newest messages, as when the room was first opened. */
+  async function backToLatest(room) {
+    room.messages.clear();
+    room.loaded = false;
+    room.hasMoreBefore = true;
+    room.hasMoreAfter = false;
+    await loadLatest(room);
+  }
+
+  /** Who is in the room (names for reactions, mentions to complete, people to message). */
+  async function loadMembers(room, { force = false } = {}) {
+    if (!room.member || (room.membersLoaded && !force)) return;
+    const { members } = await session.request("GET", `/rooms/${room.id}/members`);
+    room.members = new Map(members.map((m) => [m.user.id, m]));
+    room.membersLoaded = true;
+    invalidate("people", "timeline");
+  }
+
+  /** The direct conversation with `user` (created, or the one that exists): opened. */
+  async function openDm(user) {
+    const info = await session.request("POST", "/dms", { json: { user_id: user.id } });
+    const known = state.rooms.get(info.id);
+    if (known) {
+      known.update(info);
+      subscribeIfNeeded(known);
+    } else adopt(info);
+    invalidate("sidebar");
+    navigate(info.id);
+  }
+
   /** The page of history before the oldest message held (the caller puts it in place). */
   function fetchOlder(room) {
     return session.request("GET", `/rooms/${room.id}/messages`, {
@@ -166,7 +238,7 @@ export function createRoomSync({ session, realtime, outbox }) {
   async function catchUp(room) {
     // After an incomplete replay (or a gap): page forward with after_seq from the end of what
     // we hold without holes, until level with the room.
-    if (room.catchingUp) return;
+    if (room.catchingUp || room.hasMoreAfter) return; // a window fetches newer as it scrolls
     room.catchingUp = true;
     try {
       if (room.loading) await room.loading;
@@ -247,6 +319,11 @@ export function createRoomSync({ session, realtime, outbox }) {
     dropRoom,
     loadLatest,
     fetchOlder,
+    loadAround,
+    loadNewer,
+    backToLatest,
+    loadMembers,
+    openDm,
     catchUp,
     recoverIncompleteReplay,
   };

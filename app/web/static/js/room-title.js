@@ -1,14 +1,21 @@
-// A room's name as the page shows it: "# name" for public rooms, a padlock for private ones.
+// A room's name as the page shows it: "# name" for public rooms, a padlock for private ones,
+// and the other person's name for a direct message (its server-chosen name is never shown).
 
 import { clear, h } from "./dom.js";
 
 /** The name as plain text (window title, notices). */
 export function roomLabel(room) {
+  const other = room.dmWith;
+  if (other) return other.display_name || other.username;
   return room.info.visibility === "private" ? room.info.name : `# ${room.info.name}`;
 }
 
 /** The room's name after its icon: "#" for public rooms, a padlock for private ones. */
 export function roomTitle(room) {
+  const other = room.dmWith;
+  if (other) {
+    return [h("span", { class: "room-icon", "aria-hidden": "true" }, "@"), " ", other.display_name || other.username];
+  }
   const icon =
     room.info.visibility === "private"
       ? lockIcon()

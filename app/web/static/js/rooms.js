@@ -32,6 +32,24 @@ export class Room {
     this.lastRev = null;
     this.resumingByRev = false; // the subscription under way asked for since_rev
     this.knownBeforeResume = 0; // knownLastSeq when it was asked for
+    // A window of older history around a search hit: newer messages exist past what we
+    // hold, so live ones are counted but not held (they would open a hole) until the reader
+    // scrolls down to the newest or jumps back to it.
+    this.hasMoreAfter = false;
+    this.members = new Map(); // user id -> {user, role}, once the members list was fetched
+    this.membersLoaded = false;
+    this.askedAbout = new Set(); // user ids not among the members, already looked up
+    this.baseMentions = info.mention_count ?? 0; // from the listing, at syncSeq
+    this.extraMentions = new Set(); // seqs of messages mentioning us after syncSeq, unread
+  }
+
+  get mentions() {
+    return this.baseMentions + this.extraMentions.size;
+  }
+
+  /** A direct message: the other person (User), or null for an ordinary room. */
+  get dmWith() {
+    return this.info.kind === "dm" ? this.info.dm_with || null : null;
   }
 
   get member() {
@@ -78,12 +96,17 @@ export class Room {
   update(info) {
     const role = "role" in info ? info.role : this.info.role;
     const unread = "unread_count" in info ? info.unread_count : undefined;
+    const mentions = "mention_count" in info ? info.mention_count : undefined;
     this.info = { ...this.info, ...info, role };
     this.knownLastSeq = Math.max(this.knownLastSeq, info.last_seq ?? 0);
     if (unread !== undefined && unread !== null && (info.last_seq ?? 0) >= this.syncSeq) {
       this.syncSeq = info.last_seq;
       this.baseUnread = this.readSeq >= this.syncSeq ? 0 : unread;
       for (const seq of this.extra) if (seq <= this.syncSeq) this.extra.delete(seq);
+      if (mentions !== undefined && mentions !== null) {
+        this.baseMentions = this.readSeq >= this.syncSeq ? 0 : mentions;
+        for (const seq of this.extraMentions) if (seq <= this.syncSeq) this.extraMentions.delete(seq);
+      }
     }
   }
 
@@ -99,13 +122,29 @@ export class Room {
   put(message, myId) {
     const known = this.messages.get(message.seq);
     if (known && (known.rev ?? 0) > (message.rev ?? 0)) return false;
+    if (!known && this.hasMoreAfter && message.seq > this.newestSeq) {
+      // Past the window we hold: count it, fetch it when the reader gets there.
+      this.knownLastSeq = Math.max(this.knownLastSeq, message.seq);
+      this.countUnread(message, myId);
+      return false;
+    }
     this.messages.set(message.seq, message);
     this.knownLastSeq = Math.max(this.knownLastSeq, message.seq);
     this.typing.delete(message.author.id);
     if (known) {
-      if (message.deleted) this.extra.delete(message.seq);
+      if (message.deleted) {
+        this.extra.delete(message.seq);
+        this.extraMentions.delete(message.seq);
+      }
       return false;
     }
+    this.countUnread(message, myId);
+    return true;
+  }
+
+  /** A message new to us: unread (and a mention of us) if someone else wrote it after what
+   * the listing counted and after our read marker. */
+  countUnread(message, myId) {
     if (
       message.author.id !== myId &&
       !message.deleted &&
@@ -113,16 +152,27 @@ export class Room {
       message.seq > this.readSeq
     ) {
       this.extra.add(message.seq);
+      if ((message.mentions || []).includes(myId)) this.extraMentions.add(message.seq);
     }
-    return true;
+  }
+
+  /** A `mention` frame: the message names us (counted once, whether or not it came as a
+   * `message` frame too). */
+  noteMention(message, myId) {
+    if (message.author.id !== myId && message.seq > this.syncSeq && message.seq > this.readSeq) {
+      this.extraMentions.add(message.seq);
+      return true;
+    }
+    return false;
   }
 
   markDeleted(seq, rev) {
     const message = this.messages.get(seq);
     if (message && (message.rev ?? 0) <= (rev ?? Infinity)) {
-      this.messages.set(seq, { ...message, deleted: true, body: "", rev: rev ?? message.rev });
+      this.messages.set(seq, { ...message, deleted: true, body: "", reactions: [], rev: rev ?? message.rev });
     }
     this.extra.delete(seq);
+    this.extraMentions.delete(seq);
   }
 
   /**
@@ -143,12 +193,22 @@ export class Room {
     if (seq <= this.readSeq) return false;
     this.readSeq = seq;
     for (const s of this.extra) if (s <= seq) this.extra.delete(s);
+    for (const s of this.extraMentions) if (s <= seq) this.extraMentions.delete(s);
     if (seq >= this.syncSeq) {
       this.baseUnread = 0;
+      this.baseMentions = 0;
     } else if (this.loaded && this.oldestSeq <= seq + 1) {
       // Part of the synced count read: recount what we hold between the marker and syncSeq.
       this.baseUnread = this.sorted().filter(
         (m) => m.seq > seq && m.seq <= this.syncSeq && !m.deleted && m.author.id !== myId,
+      ).length;
+      this.baseMentions = this.sorted().filter(
+        (m) =>
+          m.seq > seq &&
+          m.seq <= this.syncSeq &&
+          !m.deleted &&
+          m.author.id !== myId &&
+          (m.mentions || []).includes(myId),
       ).length;
     }
     return true;

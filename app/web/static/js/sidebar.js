@@ -1,5 +1,6 @@
-// The room list: rooms we are in (with unread badges) and public rooms to join, the
-// signed-in person at the bottom, and the unread total in the window title.
+// The room list: rooms we are in (with unread and mention badges), direct messages (named
+// by the other person), and public rooms to join; the signed-in person at the bottom, and
+// the unread total in the window title.
 
 import { $, clear, h, setText } from "./dom.js";
 import { avatar, plural } from "./format.js";
@@ -27,13 +28,21 @@ export function renderMe() {
 function renderSidebar() {
   const mine = [];
   const others = [];
-  for (const room of state.rooms.values()) (room.member ? mine : others).push(room);
-  const byName = (a, b) => a.info.name.localeCompare(b.info.name);
+  const dms = [];
+  for (const room of state.rooms.values()) {
+    if (room.dmWith) {
+      if (room.member) dms.push(room);
+    } else (room.member ? mine : others).push(room);
+  }
+  const byName = (a, b) => roomLabel(a).localeCompare(roomLabel(b));
   mine.sort(byName);
   others.sort(byName);
+  dms.sort(byName);
   fillRoomList($("my-rooms"), mine);
+  fillRoomList($("dm-rooms"), dms);
   fillRoomList($("public-rooms"), others);
   $("my-rooms-empty").hidden = mine.length > 0;
+  $("dm-rooms-empty").hidden = dms.length > 0;
   $("public-rooms-empty").hidden = others.length > 0;
 }
 
@@ -42,6 +51,7 @@ function fillRoomList(list, items) {
   for (const room of items) {
     const open = room.id === state.openRoomId;
     const unread = room.member && !open ? room.unread : 0;
+    const mentions = room.member && !open ? room.mentions : 0;
     const button = h(
       "button",
       {
@@ -51,6 +61,7 @@ function fillRoomList(list, items) {
         onclick: () => navigate(room.id),
       },
       h("span", { class: "room-item-name" }, roomTitle(room)),
+      mentions ? mentionBadge(mentions) : null,
       unread ? unreadBadge(unread) : null,
       room.member ? null : h("span", { class: "join-hint" }, "Join"),
     );
@@ -67,6 +78,20 @@ function unreadBadge(unread) {
       "aria-label": plural(unread, "unread message", "unread messages"),
     },
     unread > 99 ? "99+" : String(unread),
+  );
+}
+
+/** Messages naming us, apart from the unread count: these ask for an answer. */
+function mentionBadge(count) {
+  return h(
+    "span",
+    {
+      class: "badge mention",
+      "data-testid": "mentions",
+      "aria-label": plural(count, "mention of you", "mentions of you"),
+      title: plural(count, "mention of you", "mentions of you"),
+    },
+    count > 99 ? "@99+" : `@${count}`,
   );
 }
 

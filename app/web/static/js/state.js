@@ -9,6 +9,8 @@ export const state = {
   outbox: new Map(), // client_id -> {clientId, roomId, body, state, error}: not yet acked
   editing: null, // {seq, draft}
   confirming: null, // seq of a message whose delete awaits confirmation
+  picking: null, // "room:SEQ" or "thread:SEQ": the reaction picker open under that message
+  thread: null, // the open thread: {roomId, rootId, root, replies, hasMore, loading}
   peopleOpen: window.matchMedia("(min-width: 1100px)").matches,
   stickToBottom: true, // the timeline follows new messages
 };
@@ -30,4 +32,6 @@ export function clearState() {
   state.openRoomId = null;
   state.editing = null;
   state.confirming = null;
+  state.picking = null;
+  state.thread = null;
 }

@@ -3,14 +3,19 @@
 // selection or an edit in progress.
 
 import { h, reconcile } from "./dom.js";
-import { avatar, bodyNodes, clock, dayKey, dayLabel, fullDate } from "./format.js";
+import { avatar, bodyNodes, clock, dayKey, dayLabel, fullDate, plural } from "./format.js";
+import { reactionChips, reactionPicker } from "./reactions.js";
+import { state } from "./state.js";
 
 const GROUP_WINDOW_MS = 5 * 60 * 1000;
 
 export class Timeline {
-  constructor(list, actions) {
+  constructor(list, actions, { inThread = false } = {}) {
     this.list = list;
-    this.actions = actions; // {edit, saveEdit, cancelEdit, askDelete, confirmDelete, cancelDelete, retry, discard}
+    // {edit, saveEdit, cancelEdit, askDelete, confirmDelete, cancelDelete, retry, discard,
+    //  pickReaction, toggleReaction, openThread}
+    this.actions = actions;
+    this.inThread = inThread; // the thread panel: no quotes, no reply counts
     this.cache = new Map(); // key -> {sig, node}
   }
 
@@ -39,7 +44,10 @@ export class Timeline {
 
     let previous = null;
     let lastDay = null;
-    for (const message of room.sorted()) {
+    const messages = room.sorted();
+    const byId = new Map(messages.map((message) => [message.id, message]));
+    const mentioned = mentionNames(room, me);
+    for (const message of messages) {
       const created = new Date(message.created_at);
       const day = dayKey(created);
       if (day !== lastDay) {
@@ -54,7 +62,9 @@ export class Timeline {
         );
         previous = null;
       }
+      const root = message.reply_to && !this.inThread ? byId.get(message.reply_to) : null;
       const grouped =
+        !message.reply_to &&
         previous !== null &&
         previous.author.id === message.author.id &&
         !previous.deleted &&
@@ -63,6 +73,8 @@ export class Timeline {
       const mine = message.author.id === me.id;
       const isEditing = editing && editing.seq === message.seq && mine && !message.deleted;
       const isConfirming = confirming === message.seq && !message.deleted;
+      const isPicking = state.picking === this._pickKey(message) && !message.deleted;
+      const names = mentionSig(message, mentioned);
       const sig = [
         message.id,
         message.body,
@@ -73,9 +85,28 @@ export class Timeline {
         mine,
         isEditing,
         isConfirming,
+        isPicking,
+        JSON.stringify(message.reactions || []),
+        message.reply_count,
+        message.reply_to,
+        root ? `${root.author.display_name}\u0001${root.body}\u0001${root.deleted}` : "",
+        names,
+        isPicking ? JSON.stringify([...room.messages.values()].map((m) => m.reactions || [])) : "",
+        room.members.size,
       ].join("\u0000");
       use(`m:${message.seq}`, sig, () =>
-        this._messageRow(message, { grouped, mine, isEditing, isConfirming, editing }),
+        this._messageRow(message, {
+          grouped,
+          mine,
+          isEditing,
+          isConfirming,
+          isPicking,
+          editing,
+          root,
+          room,
+          me,
+          mentioned,
+        }),
       );
       previous = message;
     }
@@ -89,16 +120,21 @@ export class Timeline {
     reconcile(this.list, nodes);
   }
 
-  _messageRow(message, { grouped, mine, isEditing, isConfirming, editing }) {
+  _messageRow(message, options) {
+    const { grouped, mine, isEditing, isConfirming, isPicking, editing, root, room, me } = options;
     const created = new Date(message.created_at);
     const classes = ["msg"];
     if (grouped) classes.push("grouped");
     if (mine) classes.push("mine");
     if (message.deleted) classes.push("deleted");
+    if (!mine && !message.deleted && (message.mentions || []).includes(me.id)) {
+      classes.push("mentions-me");
+    }
     const time = h("time", { datetime: message.created_at, title: fullDate(created) });
     time.textContent = clock(created);
 
     const main = h("div", { class: "msg-main" });
+    if (message.reply_to && !this.inThread) main.append(this._quote(message, root));
     if (!grouped) {
       const name = message.author.display_name || message.author.username;
       main.append(
@@ -125,7 +161,11 @@ export class Timeline {
     } else if (isEditing) {
       main.append(this._editor(message, editing));
     } else {
-      const body = h("div", { class: "msg-body", "data-testid": "message-body" }, bodyNodes(message.body));
+      const body = h(
+        "div",
+        { class: "msg-body", "data-testid": "message-body" },
+        bodyNodes(message.body, mentionedIn(message, options.mentioned)),
+      );
       if (message.edited_at) {
         body.append(
           " ",
@@ -141,6 +181,24 @@ export class Timeline {
         );
       }
       main.append(body);
+    }
+    const chips = reactionChips(message, room, me, this.actions.toggleReaction);
+    if (chips) main.append(chips); // Element.append(null) would add the text "null"
+    if (isPicking) main.append(reactionPicker(message, room, this.actions.toggleReaction));
+    if (!this.inThread && !message.reply_to && message.reply_count) {
+      main.append(
+        h(
+          "button",
+          {
+            type: "button",
+            class: "link thread-link",
+            "data-testid": "replies",
+            onclick: () => this.actions.openThread(message),
+          },
+          plural(message.reply_count, "reply", "replies"),
+          message.last_reply_at ? h("span", { class: "muted small" }, ` · last ${clock(new Date(message.last_reply_at))}`) : null,
+        ),
+      );
     }
 
     if (isConfirming) {
@@ -182,11 +240,49 @@ export class Timeline {
       gutter,
       main,
     );
-    if (mine && !message.deleted && !isEditing && !isConfirming) {
+    if (!message.deleted && !isEditing && !isConfirming) {
       row.append(
         h(
           "div",
           { class: "msg-actions" },
+          h(
+            "button",
+            {
+              type: "button",
+              class: "icon-button",
+              title: "Add a reaction",
+              "aria-label": "React",
+              onclick: () => this.actions.pickReaction(this._pickKey(message)),
+            },
+            "☺+",
+          ),
+          this.inThread
+            ? null
+            : h(
+                "button",
+                {
+                  type: "button",
+                  class: "icon-button",
+                  title: "Reply in a thread",
+                  onclick: () => this.actions.openThread(message),
+                },
+                "Reply",
+              ),
+          mine ? this._ownActions(message) : null,
+        ),
+      );
+    }
+    return row;
+  }
+
+  /** Which picker is open: the one of this message in this list (the main timeline or the
+   * thread panel can both show a thread's first message). */
+  _pickKey(message) {
+    return `${this.inThread ? "thread" : "room"}:${message.seq}`;
+  }
+
+  _ownActions(message) {
+    return [
           h(
             "button",
             {
@@ -207,10 +303,32 @@ export class Timeline {
             },
             "Delete",
           ),
-        ),
-      );
-    }
-    return row;
+    ];
+  }
+
+  /** The message a reply answers, quoted above it (click: its thread). */
+  _quote(message, root) {
+    const text = !root
+      ? "a message further back"
+      : root.deleted
+        ? "a deleted message"
+        : root.body.length > 120
+          ? `${root.body.slice(0, 120)}…`
+          : root.body;
+    return h(
+      "button",
+      {
+        type: "button",
+        class: "quote",
+        "data-testid": "quote",
+        title: "Open the thread",
+        onclick: () => this.actions.openThread(message),
+      },
+      h("span", { class: "quote-mark", "aria-hidden": "true" }, "↳ "),
+      root ? h("span", { class: "quote-author" }, root.author.display_name || root.author.username) : null,
+      root ? " " : null,
+      h("span", { class: "quote-body" }, text),
+    );
   }
 
   _editor(message, editing) {
@@ -306,6 +424,26 @@ export class Timeline {
       main,
     );
   }
+}
+
+/** Lower-cased usernames of the room's members and us -> whether it is us. */
+function mentionNames(room, me) {
+  const names = new Map();
+  for (const { user } of room.members?.values() || []) names.set(user.username.toLowerCase(), user.id);
+  names.set(me.username.toLowerCase(), me.id);
+  return names;
+}
+
+/** The names `message` mentions that we can name (username -> is it us). */
+function mentionedIn(message, names) {
+  const ids = new Set(message.mentions || []);
+  const mentioned = new Map();
+  for (const [name, id] of names) if (ids.has(id)) mentioned.set(name, id === state.me.id);
+  return mentioned;
+}
+
+function mentionSig(message, names) {
+  return [...mentionedIn(message, names).keys()].join(",");
 }
 
 function dayDivider(label) {
