@@ -17,7 +17,7 @@ from app.delivery.broker import create_broker
 from app.delivery.broker.cluster import ClusterBroker, hash_tagged, parse_cluster_url
 from app.delivery.events import Event, room_channel
 from app.delivery.presence import create_presence
-from app.delivery.presence.cluster import ClusterPresence
+from app.delivery.presence.redis import RedisPresence
 from tests.support.redis_cluster import RedisClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,7 +87,8 @@ def test_cluster_urls() -> None:
         with pytest.raises(ValueError):
             parse_cluster_url(bad)
     # One room's channel and presence keys share one slot (a script may touch them all).
-    presence = ClusterPresence("redis+cluster://h:1/0", ttl=30)
+    presence = create_presence("redis+cluster://h:1/0", ttl=30)
+    assert isinstance(presence, RedisPresence)
     tags = {key[key.index("{") : key.index("}") + 1] for key in presence.keys(7, 3)}
     assert tags == {"{room:7}"}
     assert hash_tagged("parley:0:", "room:7").endswith("{room:7}")
@@ -139,8 +140,8 @@ async def test_namespaces_do_not_hear_each_other(cluster: RedisClusterNodes) -> 
 async def test_presence_is_shared_between_processes(cluster: RedisClusterNodes) -> None:
     one = create_presence(cluster.url, ttl=3)
     two = create_presence(cluster.url, ttl=3)
-    assert isinstance(one, ClusterPresence)
-    assert isinstance(two, ClusterPresence)
+    assert isinstance(one, RedisPresence)
+    assert isinstance(two, RedisPresence)
     expired: list[tuple[int, str]] = []
     expiry = asyncio.Event()
 
@@ -248,7 +249,7 @@ def test_a_burst_of_joins_on_a_fresh_process(cluster: RedisClusterNodes) -> None
             assert all(joined)
             assert all(sorted(found) == sorted(users) for found in online)
             # Answered by the cluster, not by the fallback to this process's own view.
-            assert isinstance(presence, ClusterPresence)
+            assert isinstance(presence, RedisPresence)
             assert not presence.degraded
         finally:
             await presence.stop()
