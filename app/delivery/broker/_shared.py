@@ -12,6 +12,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisClusterException, RedisError
 
@@ -42,6 +43,12 @@ FAILURES: tuple[type[BaseException], ...] = (
 Entry = tuple[float, str, bytes]
 # Sends what it can of the backlog; returns None when done, else seconds until a retry.
 WriteRound = Callable[[], Awaitable[float | None]]
+
+
+async def close_quietly(connection: PubSub | Redis) -> None:
+    """Close a connection that is being thrown away anyway: its own failure is no news."""
+    with contextlib.suppress(RedisError, OSError):
+        await connection.aclose()
 
 
 class SubscriptionSilent(ConnectionError):

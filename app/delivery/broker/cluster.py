@@ -33,24 +33,21 @@ import asyncio
 import contextlib
 import logging
 import secrets
-from collections import defaultdict
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
 
 from app.delivery.broker._shared import (
     CONFIRM_TIMEOUT_SECONDS,
-    CONNECT_TIMEOUT_SECONDS,
     FAILURES,
     FLUSH_ON_STOP_SECONDS,
     PONG_TIMEOUT_SECONDS,
     QUIET_SECONDS,
     Backlog,
+    close_quietly,
 )
 from app.delivery.broker.base import Broker
+from app.delivery.broker.cluster_publish import ShardedWriter
 from app.delivery.broker.cluster_shard import RECONNECT_DELAYS, Shard
 from app.delivery.broker.cluster_topology import (
     ClusterAddress,
@@ -91,13 +88,12 @@ class ClusterBroker(Broker):
         self._origin = secrets.token_hex(8).encode()
         self._shards: dict[str, Shard] = {}
         self._home: dict[str, Shard] = {}  # channel (full name) -> its shard
-        self._publishers: dict[str, Redis] = {}
-        # Per master: failed writes in a row, and when (loop time) to try it again.
-        self._failures: dict[str, int] = {}
-        self._retry_at: dict[str, float] = {}
         self._topology = asyncio.Lock()
         self._topology_ready = asyncio.Event()
         self._backlog = Backlog()
+        self._sharded_writer = ShardedWriter(
+            self.address, self._cluster, self._topology, self._backlog, self._owner
+        )
         self._writer: asyncio.Task[None] | None = None
         self._discovery: asyncio.Task[None] | None = None
         self._stopping = False
@@ -136,9 +132,7 @@ class ClusterBroker(Broker):
         )
         await asyncio.gather(*(s.stop() for s in self._shards.values()), return_exceptions=True)
         await asyncio.gather(*self._closing, return_exceptions=True)
-        for client in self._publishers.values():
-            with contextlib.suppress(RedisError, OSError):
-                await client.aclose()
+        await self._sharded_writer.close()
         with contextlib.suppress(RedisError, OSError):
             await self._cluster.aclose()
 
@@ -225,8 +219,7 @@ class ClusterBroker(Broker):
         async def close() -> None:
             if shard.task is not None and shard.task is not asyncio.current_task():
                 await asyncio.gather(shard.task, return_exceptions=True)
-            with contextlib.suppress(RedisError, OSError):
-                await shard.client.aclose()
+            await close_quietly(shard.client)
 
         task = asyncio.ensure_future(close())
         self._closing.add(task)
@@ -272,85 +265,8 @@ class ClusterBroker(Broker):
     def wake_writer(self) -> None:
         self._backlog.wake()
 
-    def _publisher(self, name: str, host: str, port: int) -> Redis:
-        client = self._publishers.get(name)
-        if client is None:
-            client = self._publishers[name] = Redis(
-                host=host,
-                port=port,
-                username=self.address.username,
-                password=self.address.password,
-                ssl=self.address.tls,
-                socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-                socket_timeout=5,
-                socket_keepalive=True,
-                retry=Retry(NoBackoff(), 0),
-            )
-        return client
-
     async def _write_loop(self) -> None:
         await self._topology_ready.wait()
         # Some master failing keeps its events for their retry time, but events for the
         # others go out as soon as they are published.
-        await self._backlog.write_forever(self._write_round)
-
-    async def _write_round(self) -> float | None:
-        """Send what waits, one pipeline per master, concurrently; keep (in order) what a
-        failing master, or one waiting to be retried, did not take. Returns None if nothing
-        is kept, else the seconds until the next retry is due."""
-        loop = asyncio.get_running_loop()
-        now = loop.time()
-        backlog = self._backlog.entries
-        batch = [backlog.popleft() for _ in range(len(backlog))]
-        groups: dict[str, list[int]] = defaultdict(list)
-        addresses: dict[str, tuple[str, int]] = {}
-        unplaced: list[int] = []
-        for index, (_, channel, _) in enumerate(batch):
-            try:
-                name, host, port = self._owner(channel)
-            except FAILURES:
-                unplaced.append(index)
-                continue
-            groups[name].append(index)
-            addresses[name] = (host, port)
-
-        just_failed: list[str] = []
-
-        async def send(name: str, indexes: list[int]) -> bool:
-            if self._retry_at.get(name, 0.0) > now:
-                return False  # still backing off from its last failure
-            client = self._publisher(name, *addresses[name])
-            try:
-                async with client.pipeline(transaction=False) as pipe:
-                    for index in indexes:
-                        pipe.execute_command("SPUBLISH", batch[index][1], batch[index][2])
-                    await pipe.execute()
-            except FAILURES as exc:
-                logger.debug("SPUBLISH to %s failed, keeping %d: %s", name, len(indexes), exc)
-                failures = self._failures[name] = self._failures.get(name, 0) + 1
-                delay = RECONNECT_DELAYS[min(failures - 1, len(RECONNECT_DELAYS) - 1)]
-                self._retry_at[name] = loop.time() + delay
-                just_failed.append(name)
-                return False
-            self._failures.pop(name, None)
-            self._retry_at.pop(name, None)
-            return True
-
-        names = list(groups)
-        results = await asyncio.gather(*(send(n, groups[n]) for n in names))
-        failed = [n for n, ok in zip(names, results, strict=True) if not ok]
-        keep = sorted(unplaced + [i for n in failed for i in groups[n]])
-        # Back at the front, in their order, ahead of what was published meanwhile.
-        backlog.extendleft(batch[i] for i in reversed(keep))
-        self._backlog.trim()
-        if not keep:
-            return None
-        if unplaced or just_failed:
-            # A master just failed (or a slot has no master): it may have been replaced by
-            # a promoted replica, so ask the cluster. Not on rounds that only skip a master
-            # still backing off: those come with every event for the healthy ones.
-            async with self._topology:
-                with contextlib.suppress(*FAILURES):
-                    await self._cluster.nodes_manager.initialize()
-        due = min((self._retry_at.get(n, now) for n in failed), default=now + RECONNECT_DELAYS[0])
-        return max(0.0, due - loop.time())
+        await self._backlog.write_forever(self._sharded_writer.write_round)

@@ -5,26 +5,22 @@ this shard's rooms only, after which the broker moves its channels to their curr
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import defaultdict
 from typing import TYPE_CHECKING, Any
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 from redis.crc import key_slot
-from redis.exceptions import RedisError
 
 from app.delivery.broker._shared import (
     CONFIRM_TIMEOUT_SECONDS,
-    CONNECT_TIMEOUT_SECONDS,
     FAILURES,
     POLL_SECONDS,
     Outage,
+    close_quietly,
     listen,
 )
+from app.delivery.broker.cluster_topology import node_client
 
 if TYPE_CHECKING:
     from app.delivery.broker.cluster import ClusterBroker
@@ -41,17 +37,7 @@ class Shard:
     def __init__(self, broker: ClusterBroker, name: str, host: str, port: int) -> None:
         self.broker = broker
         self.name = name
-        self.client = Redis(
-            host=host,
-            port=port,
-            username=broker.address.username,
-            password=broker.address.password,
-            ssl=broker.address.tls,
-            socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-            socket_keepalive=True,
-            # Failures must reach the read loop, not be retried (and resubscribed) silently.
-            retry=Retry(NoBackoff(), 0),
-        )
+        self.client = node_client(broker.address, host, port)
         self.channels: set[str] = set()
         self.pubsub: PubSub | None = None
         self.connected = asyncio.Event()
@@ -73,8 +59,7 @@ class Shard:
             self.task.cancel()
             await asyncio.gather(self.task, return_exceptions=True)
         await self._close_pubsub()
-        with contextlib.suppress(RedisError, OSError):
-            await self.client.aclose()
+        await close_quietly(self.client)
 
     async def add(self, channel: str, *, missed: bool) -> asyncio.Future[None]:
         """Subscribe here; the future resolves when Redis confirmed it."""
@@ -197,5 +182,4 @@ class Shard:
     async def _close_pubsub(self) -> None:
         pubsub, self.pubsub = self.pubsub, None
         if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):
-                await pubsub.aclose()
+            await close_quietly(pubsub)

@@ -7,7 +7,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import unquote
 
+from redis.asyncio import Redis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 
 from app.delivery.broker._shared import CONNECT_TIMEOUT_SECONDS
 
@@ -58,9 +61,26 @@ def cluster_client(address: ClusterAddress) -> RedisCluster:
         password=address.password,
         ssl=address.tls,
         socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
-        socket_timeout=5,
+        socket_timeout=5,  # redis-py's default, said aloud: a hung master fails commands
         # A missing shard must not stop the others: keep serving the slots that are covered.
         require_full_coverage=False,
+    )
+
+
+def node_client(address: ClusterAddress, host: str, port: int) -> Redis:
+    """A plain connection to one master, for its subscription or its publishing. No retries
+    inside redis-py: failures must reach the read loop or the writer, not be retried (and
+    resubscribed) silently."""
+    return Redis(
+        host=host,
+        port=port,
+        username=address.username,
+        password=address.password,
+        ssl=address.tls,
+        socket_connect_timeout=CONNECT_TIMEOUT_SECONDS,
+        socket_timeout=5,  # redis-py's default, said aloud: a hung master fails commands
+        socket_keepalive=True,
+        retry=Retry(NoBackoff(), 0),
     )
 
 

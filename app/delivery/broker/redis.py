@@ -14,7 +14,6 @@ logged once when it starts and once when it ends, not per message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 from typing import Any
@@ -34,6 +33,7 @@ from app.delivery.broker._shared import (
     QUIET_SECONDS,
     Backlog,
     Outage,
+    close_quietly,
     listen,
 )
 from app.delivery.broker.base import Broker
@@ -240,5 +240,4 @@ class RedisBroker(Broker):
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):  # it is being thrown away anyway
-                await pubsub.aclose()
+            await close_quietly(pubsub)
