@@ -1,13 +1,16 @@
 """What the Redis brokers (`redis.py`, one server; `cluster.py`, a cluster's shards) share:
-the ordered, bounded publish backlog and its writer loop, the PING liveness check of a
-subscription, and noting an outage once per outage."""
+the base class with the wire format (origin-tagged events), the ordered, bounded publish
+backlog and its writer loop, the PING liveness check of a subscription, and noting an
+outage once per outage."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
+from abc import abstractmethod
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -15,6 +18,9 @@ from typing import Any
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisClusterException, RedisError
+
+from app.delivery.broker.base import Broker
+from app.delivery.events import Event
 
 BACKLOG_LIMIT = 10_000
 BACKLOG_MAX_AGE_SECONDS = 30.0
@@ -168,3 +174,29 @@ async def listen(
         elif pinged is None and now - heard > quiet_seconds:
             await pubsub.ping()
             pinged = now
+
+
+class RedisBackedBroker(Broker):
+    """A broker whose other processes are reached through Redis pub/sub. Every process tags
+    what it publishes (`ORIGIN|event`) and ignores its own echo; what it publishes waits in
+    the backlog until the subclass's writer sends it."""
+
+    def __init__(self, *, quiet_seconds: float, pong_timeout_seconds: float) -> None:
+        super().__init__()
+        self.quiet_seconds = quiet_seconds
+        self.pong_timeout_seconds = pong_timeout_seconds
+        self._origin = secrets.token_hex(8).encode()
+        self._backlog = Backlog()
+
+    @abstractmethod
+    def remote_name(self, channel: str) -> str:
+        """The Redis channel that carries `channel` (namespaced)."""
+
+    def publish_remote(self, event: Event) -> None:
+        self._backlog.append(self.remote_name(event.channel), self._origin + b"|" + event.encode())
+
+    def receive(self, data: bytes) -> None:
+        """A notification from Redis: delivered here unless this process published it."""
+        origin, _, payload = data.partition(b"|")
+        if origin != self._origin:
+            self.deliver_locally(Event.decode(payload))

@@ -32,7 +32,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
 from collections.abc import Iterable
 
 from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
@@ -43,10 +42,9 @@ from app.delivery.broker._shared import (
     FLUSH_ON_STOP_SECONDS,
     PONG_TIMEOUT_SECONDS,
     QUIET_SECONDS,
-    Backlog,
+    RedisBackedBroker,
     close_quietly,
 )
-from app.delivery.broker.base import Broker
 from app.delivery.broker.cluster_publish import ShardedWriter
 from app.delivery.broker.cluster_shard import RECONNECT_DELAYS, Shard
 from app.delivery.broker.cluster_topology import (
@@ -56,7 +54,6 @@ from app.delivery.broker.cluster_topology import (
     hash_tagged,
     parse_cluster_url,
 )
-from app.delivery.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +68,7 @@ __all__ = [
 ]
 
 
-class ClusterBroker(Broker):
+class ClusterBroker(RedisBackedBroker):
     def __init__(
         self,
         url: str,
@@ -79,18 +76,14 @@ class ClusterBroker(Broker):
         quiet_seconds: float = QUIET_SECONDS,
         pong_timeout_seconds: float = PONG_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__()
+        super().__init__(quiet_seconds=quiet_seconds, pong_timeout_seconds=pong_timeout_seconds)
         self.address = parse_cluster_url(url)
-        self.quiet_seconds = quiet_seconds
-        self.pong_timeout_seconds = pong_timeout_seconds
         self._cluster = cluster_client(self.address)
         self._prefix = cluster_prefix(self.address)
-        self._origin = secrets.token_hex(8).encode()
         self._shards: dict[str, Shard] = {}
         self._home: dict[str, Shard] = {}  # channel (full name) -> its shard
         self._topology = asyncio.Lock()
         self._topology_ready = asyncio.Event()
-        self._backlog = Backlog()
         self._sharded_writer = ShardedWriter(
             self.address, self._cluster, self._topology, self._backlog, self._owner
         )
@@ -248,19 +241,10 @@ class ClusterBroker(Broker):
         if shard is not None:
             await shard.remove(hash_tagged(self._prefix, channel))
 
-    # Receiving ---------------------------------------------------------------------------
-
-    def receive(self, data: bytes) -> None:
-        origin, _, payload = data.partition(b"|")
-        if origin != self._origin:
-            self.deliver_locally(Event.decode(payload))
-
     # Publishing --------------------------------------------------------------------------
 
-    def publish_remote(self, event: Event) -> None:
-        self._backlog.append(
-            hash_tagged(self._prefix, event.channel), self._origin + b"|" + event.encode()
-        )
+    def remote_name(self, channel: str) -> str:
+        return hash_tagged(self._prefix, channel)
 
     def wake_writer(self) -> None:
         self._backlog.wake()

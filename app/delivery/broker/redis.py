@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -31,13 +30,11 @@ from app.delivery.broker._shared import (
     FLUSH_ON_STOP_SECONDS,
     PONG_TIMEOUT_SECONDS,
     QUIET_SECONDS,
-    Backlog,
     Outage,
+    RedisBackedBroker,
     close_quietly,
     listen,
 )
-from app.delivery.broker.base import Broker
-from app.delivery.events import Event
 
 logger = logging.getLogger(__name__)
 
@@ -51,7 +48,7 @@ def channel_prefix(url: str) -> str:
     return f"parley:{path or '0'}:"
 
 
-class RedisBroker(Broker):
+class RedisBroker(RedisBackedBroker):
     def __init__(
         self,
         url: str,
@@ -59,9 +56,7 @@ class RedisBroker(Broker):
         quiet_seconds: float = QUIET_SECONDS,
         pong_timeout_seconds: float = PONG_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__()
-        self._quiet_seconds = quiet_seconds
-        self._pong_timeout_seconds = pong_timeout_seconds
+        super().__init__(quiet_seconds=quiet_seconds, pong_timeout_seconds=pong_timeout_seconds)
         self._redis = Redis.from_url(
             url,
             socket_connect_timeout=2,
@@ -73,11 +68,9 @@ class RedisBroker(Broker):
             retry=Retry(NoBackoff(), 0),
         )
         self._prefix = channel_prefix(url)
-        self._origin = secrets.token_hex(8).encode()
         self._pubsub: PubSub | None = None
         self._connected = asyncio.Event()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
-        self._backlog = Backlog()
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
         self._outage = Outage()
@@ -117,8 +110,8 @@ class RedisBroker(Broker):
 
     # Publishing ------------------------------------------------------------------------
 
-    def publish_remote(self, event: Event) -> None:
-        self._backlog.append(self._prefix + event.channel, self._origin + b"|" + event.encode())
+    def remote_name(self, channel: str) -> str:
+        return self._prefix + channel
 
     async def _write_round(self) -> float | None:
         """Everything waiting, in order, in one round trip; on failure, all of it stays."""
@@ -192,8 +185,8 @@ class RedisBroker(Broker):
         await listen(
             self._pubsub,
             self._handle,
-            quiet_seconds=self._quiet_seconds,
-            pong_timeout_seconds=self._pong_timeout_seconds,
+            quiet_seconds=self.quiet_seconds,
+            pong_timeout_seconds=self.pong_timeout_seconds,
             logger=logger,
         )
 
@@ -218,9 +211,7 @@ class RedisBroker(Broker):
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "message":
-            origin, _, payload = message["data"].partition(b"|")
-            if origin != self._origin:
-                self.deliver_locally(Event.decode(payload))
+            self.receive(message["data"])
         elif kind == "subscribe":
             channel = message["channel"].decode()
             waiter = self._confirmations.pop(channel, None)
