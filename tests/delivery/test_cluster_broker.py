@@ -223,10 +223,23 @@ async def test_a_masters_failover_is_an_outage_for_its_rooms_only(
         # The subscriber noticed, moved the room's channel to the new master and resynced.
         await asyncio.wait_for(resynced.wait(), 20)
         assert b.healthy
-        # And the room is live again, through the promoted replica, in order.
+        # And the room is live again, through the promoted replica, in order. Message 1 was
+        # published during the outage: the publisher retries it until the new master takes
+        # it, which may be before or after this subscriber is back on that master, so it
+        # arrives at most once; the resync above is what covers it (in a server, the hub
+        # fetches what the outage may have lost from the database).
         for seq in range(2, 51):
             a.publish(message(victim_room, seq))
-        await inbox_b.wait_until(lambda: inbox_b.seqs(victim_room) == list(range(1, 51)), 20)
+
+        def live_again() -> bool:
+            seqs = inbox_b.seqs(victim_room)
+            return [s for s in seqs if s != 1] == list(range(2, 51))
+
+        try:
+            await inbox_b.wait_until(live_again, 20)
+        except TimeoutError:
+            raise AssertionError(f"room {victim_room} got {inbox_b.seqs(victim_room)}") from None
+        assert inbox_b.seqs(victim_room).count(1) <= 1
     finally:
         await a.stop()
         await b.stop()
