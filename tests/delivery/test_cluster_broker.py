@@ -17,7 +17,7 @@ from app.delivery.broker import create_broker
 from app.delivery.broker.cluster import ClusterBroker, hash_tagged, parse_cluster_url
 from app.delivery.events import Event, room_channel
 from app.delivery.presence import create_presence
-from app.delivery.presence.cluster import ClusterPresence
+from app.delivery.presence.redis import RedisPresence
 from tests.support.redis_cluster import RedisClusterNodes
 
 pytestmark = pytest.mark.timeout(120)
@@ -87,7 +87,8 @@ def test_cluster_urls() -> None:
         with pytest.raises(ValueError):
             parse_cluster_url(bad)
     # One room's channel and presence keys share one slot (a script may touch them all).
-    presence = ClusterPresence("redis+cluster://h:1/0", ttl=30)
+    presence = create_presence("redis+cluster://h:1/0", ttl=30)
+    assert isinstance(presence, RedisPresence)
     tags = {key[key.index("{") : key.index("}") + 1] for key in presence.keys(7, 3)}
     assert tags == {"{room:7}"}
     assert hash_tagged("parley:0:", "room:7").endswith("{room:7}")
@@ -139,8 +140,8 @@ async def test_namespaces_do_not_hear_each_other(cluster: RedisClusterNodes) -> 
 async def test_presence_is_shared_between_processes(cluster: RedisClusterNodes) -> None:
     one = create_presence(cluster.url, ttl=3)
     two = create_presence(cluster.url, ttl=3)
-    assert isinstance(one, ClusterPresence)
-    assert isinstance(two, ClusterPresence)
+    assert isinstance(one, RedisPresence)
+    assert isinstance(two, RedisPresence)
     expired: list[tuple[int, str]] = []
     expiry = asyncio.Event()
 
@@ -222,10 +223,23 @@ async def test_a_masters_failover_is_an_outage_for_its_rooms_only(
         # The subscriber noticed, moved the room's channel to the new master and resynced.
         await asyncio.wait_for(resynced.wait(), 20)
         assert b.healthy
-        # And the room is live again, through the promoted replica, in order.
+        # And the room is live again, through the promoted replica, in order. Message 1 was
+        # published during the outage: the publisher retries it until the new master takes
+        # it, which may be before or after this subscriber is back on that master, so it
+        # arrives at most once; the resync above is what covers it (in a server, the hub
+        # fetches what the outage may have lost from the database).
         for seq in range(2, 51):
             a.publish(message(victim_room, seq))
-        await inbox_b.wait_until(lambda: inbox_b.seqs(victim_room) == list(range(1, 51)), 20)
+
+        def live_again() -> bool:
+            seqs = inbox_b.seqs(victim_room)
+            return [s for s in seqs if s != 1] == list(range(2, 51))
+
+        try:
+            await inbox_b.wait_until(live_again, 20)
+        except TimeoutError:
+            raise AssertionError(f"room {victim_room} got {inbox_b.seqs(victim_room)}") from None
+        assert inbox_b.seqs(victim_room).count(1) <= 1
     finally:
         await a.stop()
         await b.stop()
@@ -248,7 +262,7 @@ def test_a_burst_of_joins_on_a_fresh_process(cluster: RedisClusterNodes) -> None
             assert all(joined)
             assert all(sorted(found) == sorted(users) for found in online)
             # Answered by the cluster, not by the fallback to this process's own view.
-            assert isinstance(presence, ClusterPresence)
+            assert isinstance(presence, RedisPresence)
             assert not presence.degraded
         finally:
             await presence.stop()

@@ -31,6 +31,11 @@ class Broker(ABC):
         fetches what was missed from the source of truth."""
         self._reconnect_listeners.append(listener)
 
+    def resync(self) -> None:
+        """Tell the reconnect listeners that events may have been missed."""
+        for listener in self._reconnect_listeners:
+            listener()
+
     def deliver_locally(self, event: Event) -> None:
         if self._handler is not None and event.channel in self._channels:
             self._handler(event)

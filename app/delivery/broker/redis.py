@@ -14,11 +14,7 @@ logged once when it starts and once when it ends, not per message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-import secrets
-import time
-from collections import deque
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,23 +25,20 @@ from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
 
 from app.core import metrics
-from app.delivery.broker.base import Broker
-from app.delivery.events import Event
+from app.delivery.broker._shared import (
+    CONFIRM_TIMEOUT_SECONDS,
+    FLUSH_ON_STOP_SECONDS,
+    PONG_TIMEOUT_SECONDS,
+    QUIET_SECONDS,
+    Outage,
+    RedisBackedBroker,
+    close_quietly,
+    listen,
+)
 
 logger = logging.getLogger(__name__)
 
-BACKLOG_LIMIT = 10_000
-BACKLOG_MAX_AGE_SECONDS = 30.0
 RECONNECT_DELAYS = (0.1, 0.25, 0.5, 1.0, 2.0, 5.0)
-CONFIRM_TIMEOUT_SECONDS = 5.0
-POLL_SECONDS = 1.0
-# A subscription that has been silent this long is asked for a PING, and one that does not
-# answer in time is treated as lost. redis-py does not notice every dead pub/sub connection
-# itself (its health check sends PINGs but never waits for the answers), and a dead one
-# would silently stop this process from hearing the others.
-QUIET_SECONDS = 5.0
-PONG_TIMEOUT_SECONDS = 3.0
-FLUSH_ON_STOP_SECONDS = 2.0
 
 
 def channel_prefix(url: str) -> str:
@@ -55,11 +48,7 @@ def channel_prefix(url: str) -> str:
     return f"parley:{path or '0'}:"
 
 
-class SubscriptionSilent(ConnectionError):
-    """The subscription did not answer a PING in time."""
-
-
-class RedisBroker(Broker):
+class RedisBroker(RedisBackedBroker):
     def __init__(
         self,
         url: str,
@@ -67,9 +56,7 @@ class RedisBroker(Broker):
         quiet_seconds: float = QUIET_SECONDS,
         pong_timeout_seconds: float = PONG_TIMEOUT_SECONDS,
     ) -> None:
-        super().__init__()
-        self._quiet_seconds = quiet_seconds
-        self._pong_timeout_seconds = pong_timeout_seconds
+        super().__init__(quiet_seconds=quiet_seconds, pong_timeout_seconds=pong_timeout_seconds)
         self._redis = Redis.from_url(
             url,
             socket_connect_timeout=2,
@@ -81,18 +68,12 @@ class RedisBroker(Broker):
             retry=Retry(NoBackoff(), 0),
         )
         self._prefix = channel_prefix(url)
-        self._origin = secrets.token_hex(8).encode()
         self._pubsub: PubSub | None = None
         self._connected = asyncio.Event()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
-        self._backlog: deque[tuple[float, str, bytes]] = deque()
-        self._dropped = 0
-        self._backlog_ready = asyncio.Event()
-        self._backlog_empty = asyncio.Event()
-        self._backlog_empty.set()
         self._reader: asyncio.Task[None] | None = None
         self._writer: asyncio.Task[None] | None = None
-        self._down_since: float | None = None
+        self._outage = Outage()
 
     @property
     def healthy(self) -> bool:
@@ -100,7 +81,9 @@ class RedisBroker(Broker):
 
     async def start(self) -> None:
         self._reader = asyncio.create_task(self._read_loop(), name="redis-broker-reader")
-        self._writer = asyncio.create_task(self._write_loop(), name="redis-broker-writer")
+        self._writer = asyncio.create_task(
+            self._backlog.write_forever(self._write_round), name="redis-broker-writer"
+        )
         try:
             await asyncio.wait_for(self._connected.wait(), CONFIRM_TIMEOUT_SECONDS)
         except TimeoutError:
@@ -109,8 +92,7 @@ class RedisBroker(Broker):
     async def stop(self) -> None:
         # Last words first: the goodbyes (presence offline) of connections that just closed.
         if self._connected.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._backlog_empty.wait(), FLUSH_ON_STOP_SECONDS)
+            await self._backlog.drain(FLUSH_ON_STOP_SECONDS)
         for task in (self._reader, self._writer):
             if task is not None:
                 task.cancel()
@@ -128,47 +110,30 @@ class RedisBroker(Broker):
 
     # Publishing ------------------------------------------------------------------------
 
-    def publish_remote(self, event: Event) -> None:
-        self._backlog.append(
-            (time.monotonic(), self._prefix + event.channel, self._origin + b"|" + event.encode())
-        )
-        if len(self._backlog) > BACKLOG_LIMIT:
-            self._backlog.popleft()
-            self._dropped += 1
-        self._backlog_empty.clear()
-        self._backlog_ready.set()
+    def remote_name(self, channel: str) -> str:
+        return self._prefix + channel
 
-    async def _write_loop(self) -> None:
-        while True:
-            await self._backlog_ready.wait()
-            self._backlog_ready.clear()
-            while self._backlog:
-                await self._connected.wait()
-                self._forget_stale()
-                batch = list(self._backlog)
-                try:
-                    # One round trip for everything waiting, in order.
-                    async with self._redis.pipeline(transaction=False) as pipe:
-                        for _, channel, payload in batch:
-                            pipe.publish(channel, payload)
-                        await pipe.execute()
-                except (RedisError, OSError) as exc:
-                    # A pooled connection that died with a restart fails once even though
-                    # Redis is back: retry. Real outages are the reader's to judge and log.
-                    logger.debug("Redis publish failed, retrying: %s", exc)
-                    await asyncio.sleep(RECONNECT_DELAYS[0])
-                    continue
-                for _ in batch:
-                    self._backlog.popleft()
-            self._backlog_empty.set()
-
-    def _forget_stale(self) -> None:
-        # After a long outage, old notifications are worth less than the database: the
-        # other processes fetch missed messages themselves when the connection returns.
-        horizon = time.monotonic() - BACKLOG_MAX_AGE_SECONDS
-        while self._backlog and self._backlog[0][0] < horizon:
-            self._backlog.popleft()
-            self._dropped += 1
+    async def _write_round(self) -> float | None:
+        """Everything waiting, in order, in one round trip; on failure, all of it stays."""
+        await self._connected.wait()
+        self._backlog.forget_stale()  # the wait may have been long
+        batch = list(self._backlog.entries)
+        if not batch:
+            return None
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for _, channel, payload in batch:
+                    pipe.publish(channel, payload)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            # A pooled connection that died with a restart fails once even though Redis is
+            # back: retry. Real outages are the reader's to judge and log.
+            logger.debug("Redis publish failed, retrying: %s", exc)
+            await asyncio.sleep(RECONNECT_DELAYS[0])
+            return 0.0
+        for _ in batch:
+            self._backlog.entries.popleft()
+        return None
 
     # Subscribing -----------------------------------------------------------------------
 
@@ -216,27 +181,14 @@ class RedisBroker(Broker):
 
     async def _receive(self) -> None:
         """Hand every message to `_handle`; raise when the subscription is lost or silent."""
-        pubsub = self._pubsub
-        assert pubsub is not None
-        loop = asyncio.get_running_loop()
-        heard = loop.time()
-        pinged: float | None = None
-        poll = min(POLL_SECONDS, self._quiet_seconds, self._pong_timeout_seconds)
-        while True:
-            message = await pubsub.get_message(timeout=poll)
-            now = loop.time()
-            if message is not None:
-                heard, pinged = now, None
-                try:
-                    self._handle(message)
-                except Exception:
-                    # A bad notification must not stop this process hearing the rest.
-                    logger.exception("Redis broker: could not handle %r", message.get("type"))
-            elif pinged is not None and now - pinged > self._pong_timeout_seconds:
-                raise SubscriptionSilent(f"no answer to PING in {self._pong_timeout_seconds:g}s")
-            elif pinged is None and now - heard > self._quiet_seconds:
-                await pubsub.ping()
-                pinged = now
+        assert self._pubsub is not None
+        await listen(
+            self._pubsub,
+            self._handle,
+            quiet_seconds=self.quiet_seconds,
+            pong_timeout_seconds=self.pong_timeout_seconds,
+            logger=logger,
+        )
 
     async def _connect(self) -> None:
         pubsub = self._redis.pubsub(ignore_subscribe_messages=False)
@@ -244,25 +196,22 @@ class RedisBroker(Broker):
         self._pubsub = pubsub
         self._connected.set()
         metrics.BROKER_CONNECTED.set(1)
-        self._backlog_ready.set()
-        if self._down_since is not None:
+        self._backlog.wake()
+        down_for = self._outage.end()
+        if down_for is not None:
             logger.warning(
                 "Redis broker reconnected after %.1fs (%d notifications dropped meanwhile); "
                 "resynchronising rooms from the database",
-                time.monotonic() - self._down_since,
-                self._dropped,
+                down_for,
+                self._backlog.dropped,
             )
-            self._down_since = None
-            self._dropped = 0
-            for listener in self._reconnect_listeners:
-                listener()
+            self._backlog.dropped = 0
+            self.resync()
 
     def _handle(self, message: dict[str, Any]) -> None:
         kind = message["type"]
         if kind == "message":
-            origin, _, payload = message["data"].partition(b"|")
-            if origin != self._origin:
-                self.deliver_locally(Event.decode(payload))
+            self.receive(message["data"])
         elif kind == "subscribe":
             channel = message["channel"].decode()
             waiter = self._confirmations.pop(channel, None)
@@ -270,8 +219,7 @@ class RedisBroker(Broker):
                 waiter.set_result(None)
 
     def _note_outage(self, exc: BaseException) -> None:
-        if self._down_since is None:
-            self._down_since = time.monotonic()
+        if self._outage.begin():
             metrics.BROKER_OUTAGES.inc()
             metrics.BROKER_CONNECTED.set(0)
             logger.error(
@@ -283,5 +231,4 @@ class RedisBroker(Broker):
     async def _close_pubsub(self) -> None:
         pubsub, self._pubsub = self._pubsub, None
         if pubsub is not None:
-            with contextlib.suppress(RedisError, OSError):  # it is being thrown away anyway
-                await pubsub.aclose()
+            await close_quietly(pubsub)
