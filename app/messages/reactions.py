@@ -25,9 +25,12 @@ class TooManyEmoji(Conflict):
     default_detail = f"A message carries at most {MAX_EMOJI} different emoji."
 
 
-async def _changed(session: AsyncSession, message: Message, author: User) -> MessageRead:
-    """Take the next rev for the message and leave `message.updated` for after the commit."""
-    message.rev = await take_rev(session, message.room_id)
+async def _changed(
+    session: AsyncSession, message: Message, author: User, rev: int | None = None
+) -> MessageRead:
+    """The message changed with `rev` (by default the room's next): leave `message.updated`
+    for after the commit, and answer the message as it is now."""
+    message.rev = rev if rev is not None else await take_rev(session, message.room_id)
     await session.flush()
     result = await read_one(session, message, author)
     defer_event(
@@ -83,19 +86,7 @@ async def react(
             created_at=utcnow(),
         )
     )
-    message.rev = rev
-    await session.flush()
-    result = await read_one(session, message, author)
-    defer_event(
-        session,
-        events.message_changed(
-            room_id=room_id,
-            seq=message.seq,
-            rev=rev,
-            frame=frames.message_updated(result.model_dump_json()),
-        ),
-    )
-    return result
+    return await _changed(session, message, author, rev)
 
 
 async def unreact(
