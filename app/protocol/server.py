@@ -257,6 +257,9 @@ ERROR_CODES: dict[str, str] = {
     "not_member": "Only members read, send, react or subscribe.",
     "too_long": "The body is over 4000 characters after trimming.",
     "rate_limited": "Too many frames or sends; wait `retry_after` seconds.",
+    "forbidden": "Your role does not allow that.",
+    "conflict": "That conflicts with the current state; reload it and retry.",
+    "unauthorized": "Not authenticated (the token was refused).",
     "unavailable": "The server could not do that just now (a dependency is down); retry.",
 }
 

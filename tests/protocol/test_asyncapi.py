@@ -129,3 +129,18 @@ def test_document_passes_the_asyncapi_parser() -> None:
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("ok 3.0.0")
     json.loads(asyncapi.ASYNCAPI_PATH.read_text("utf-8"))
+
+
+def test_every_error_code_the_server_can_send_is_documented() -> None:
+    # Any DomainError that reaches the WebSocket handler becomes an error frame with its code.
+    import app.main  # noqa: F401  (imports every domain package, so every subclass exists)
+    from app.core.errors import DomainError
+
+    def codes(cls: type[DomainError]) -> set[str]:
+        found = {cls.code} if "code" in vars(cls) else set()
+        for sub in cls.__subclasses__():
+            found |= codes(sub)
+        return found
+
+    assert codes(DomainError) - set(server.ERROR_CODES) == set()
+    assert {"invalid_json", "invalid_frame", "unknown_type", "too_long"} <= set(server.ERROR_CODES)
