@@ -116,19 +116,28 @@ def _parser() -> Path:
     return script
 
 
-@pytest.mark.timeout(660)
-def test_document_passes_the_asyncapi_parser() -> None:
-    script = _parser()
-    result = subprocess.run(
-        ["node", str(script), str(asyncapi.ASYNCAPI_PATH)],
+def _validate(script: Path, document: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["node", str(script), str(document)],
         capture_output=True,
         text=True,
         timeout=60,
         cwd=PARSER_DIR,
     )
+
+
+@pytest.mark.timeout(660)
+def test_document_passes_the_asyncapi_parser(tmp_path: Path) -> None:
+    script = _parser()
+    result = _validate(script, asyncapi.ASYNCAPI_PATH)
     assert result.returncode == 0, result.stdout + result.stderr
     assert result.stdout.strip().splitlines()[-1].startswith("ok 3.0.0")
-    json.loads(asyncapi.ASYNCAPI_PATH.read_text("utf-8"))
+    # The check can fail: an operation on a channel that does not exist is refused.
+    broken = json.loads(asyncapi.document_json())
+    next(iter(broken["operations"].values()))["channel"] = {"$ref": "#/channels/nowhere"}
+    (tmp_path / "broken.json").write_text(json.dumps(broken), "utf-8")
+    refused = _validate(script, tmp_path / "broken.json")
+    assert refused.returncode != 0, refused.stdout
 
 
 def test_every_error_code_the_server_can_send_is_documented() -> None:
