@@ -65,7 +65,7 @@ class Unsubscribed(ServerFrame):
 
     type: Literal["unsubscribed"] = "unsubscribed"
     room_id: int
-    reason: str
+    reason: str = Field(description="`requested`, `left` or `removed`.")
     ref: Ref = None
 
 
@@ -164,8 +164,8 @@ class RoomLeft(ServerFrame):
 
     type: Literal["room.left"] = "room.left"
     room_id: int
-    reason: str
-    by: User
+    reason: str = Field(description="`left`, `removed` or `deleted`.")
+    by: User = Field(description="Who did it (yourself, when you left).")
 
 
 class RoomDeleted(ServerFrame):
