@@ -12,34 +12,34 @@ frame models alike, so the two entry points cannot drift apart.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from typing import Annotated, Any
 
 from fastapi import Path
 from pydantic import AfterValidator, Field
 
-INT_MAX = 2**31 - 1  # INTEGER (int4): users.id, rooms.id, room_members.*, messages.room_id
-BIGINT_MAX = 2**63 - 1  # BIGINT: messages.id (on PostgreSQL), seq, last_seq, last_read_seq
+# The pure types live in app/protocol (the clients use them too); re-exported here.
+from app.protocol.types import (
+    BIGINT_MAX,
+    INT_MAX,
+    MAX_EMOJI_CODE_POINTS,
+    UNSTORABLE,
+    Emoji,
+    SafeText,
+    Storable,
+    check_emoji,
+    refuse_unstorable,
+)
 
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def refuse_unstorable(value: str) -> str:
-    """Refuse U+0000 and lone surrogates: no database column can hold them."""
-    found = _UNSTORABLE.search(value)
-    if found is None:
-        return value
-    if found.group() == "\x00":
-        raise ValueError("must not contain U+0000 (NUL)")
-    raise ValueError("must not contain unpaired surrogates (not valid Unicode text)")
-
-
-# Every client-supplied string. With other constraints, put `Storable` after them
-# (`Annotated[str, StringConstraints(...), Storable]`): before them, Pydantic would check
-# lengths before trimming.
-Storable = AfterValidator(refuse_unstorable)
-SafeText = Annotated[str, Storable]
+__all__ = [
+    "BIGINT_MAX",
+    "INT_MAX",
+    "MAX_EMOJI_CODE_POINTS",
+    "Emoji",
+    "SafeText",
+    "Storable",
+    "check_emoji",
+    "refuse_unstorable",
+]
 
 # A `seq` in a body, as its BIGINT columns hold it.
 DbSeq = Annotated[int, Field(ge=0, le=BIGINT_MAX)]
@@ -54,7 +54,7 @@ def scrub(value: Any) -> Any:
     """A JSON-ready value with lone surrogates escaped, so that an error that echoes the
     client's input can still be encoded as UTF-8 (instead of failing with a 500)."""
     if isinstance(value, str):
-        if _UNSTORABLE.search(value) is None:
+        if UNSTORABLE.search(value) is None:
             return value
         return value.encode("utf-8", "backslashreplace").decode("utf-8")
     if isinstance(value, dict):
@@ -64,23 +64,6 @@ def scrub(value: Any) -> Any:
     return value
 
 
-MAX_EMOJI_CODE_POINTS = 32
-
-
-def check_emoji(value: str) -> str:
-    """An emoji as the contract defines it: 1-32 code points, no whitespace and no control
-    characters (Cc). Joiners and variation selectors (Cf, Mn) pass, so 👩‍💻 and 👍🏽 are one
-    emoji; a short name such as `:shipit:` is one too."""
-    refuse_unstorable(value)
-    if not 1 <= len(value) <= MAX_EMOJI_CODE_POINTS:
-        raise ValueError(f"an emoji is 1-{MAX_EMOJI_CODE_POINTS} code points")
-    for char in value:
-        if char.isspace() or unicodedata.category(char) in ("Cc", "Zs", "Zl", "Zp"):
-            raise ValueError("an emoji holds no whitespace or control characters")
-    return value
-
-
-Emoji = Annotated[str, AfterValidator(check_emoji)]
 EmojiPath = Annotated[
     str,
     Path(description="The emoji, percent-encoded: 1-32 code points, or a :short_name:."),

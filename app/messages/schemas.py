@@ -1,22 +1,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, Field
 
-from app.core.validation import DbMessageId, Storable
+from app.core.validation import DbMessageId
+from app.protocol.types import ClientId, MessageBody
 from app.users.schemas import EXAMPLE_USER, UserRead
-
-MAX_BODY_LENGTH = 4000
-
-# Trimmed, then 1-4000 characters. Stored and returned as plain text, never as HTML.
-MessageBody = Annotated[
-    str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_BODY_LENGTH),
-    Storable,
-]
-ClientId = Annotated[str, StringConstraints(min_length=1, max_length=128), Storable]
 
 
 class ReactionRead(BaseModel):

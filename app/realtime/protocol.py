@@ -1,154 +1,46 @@
-"""Client-to-server frames: their schemas, and parsing that names what went wrong.
-
-Every frame is one JSON object with a `type`; a client may add `ref` to any frame and
-replies and errors about it carry the same `ref` back.
-"""
+"""Client-to-server frames: defined once in `app/protocol/client.py` (the clients use the
+same models); re-exported here for the WebSocket handler."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from app.protocol.client import (
+    FRAMES,
+    MAX_FRAME_BYTES,
+    Auth,
+    ClientFrame,
+    Frame,
+    Ping,
+    ProtocolError,
+    React,
+    Read,
+    Send,
+    Subscribe,
+    Typing,
+    Unreact,
+    Unsubscribe,
+    parse,
+)
+from app.protocol.types import MessageId, Ref, Rev, RoomId, Seq
 
-import orjson
-from pydantic import BaseModel, ConfigDict, Field, StrictInt, ValidationError
-
-from app.core.validation import BIGINT_MAX, INT_MAX, Emoji, SafeText
-from app.messages.schemas import ClientId, MessageBody
-
-MAX_FRAME_BYTES = 64 * 1024
-
-# Bounded like the columns they are looked up in (app/core/validation.py).
-RoomId = Annotated[StrictInt, Field(ge=1, le=INT_MAX)]
-Seq = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
-Rev = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
-MessageId = Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]
-Ref = str | int | None
-
-
-class ProtocolError(Exception):
-    def __init__(self, code: str, detail: str, ref: Ref = None) -> None:
-        super().__init__(detail)
-        self.code = code
-        self.detail = detail
-        self.ref = ref
-
-
-class Frame(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
-
-    ref: Ref = None
-
-
-class Subscribe(Frame):
-    type: Literal["subscribe"]
-    room_id: RoomId
-    since_seq: Seq | None = None
-    # Preferred: every change after this rev (edits and deletes too); wins over since_seq.
-    since_rev: Rev | None = None
-
-
-class Unsubscribe(Frame):
-    type: Literal["unsubscribe"]
-    room_id: RoomId
-
-
-class Send(Frame):
-    type: Literal["send"]
-    room_id: RoomId
-    body: MessageBody
-    client_id: ClientId
-    # A message of the room: this send joins its thread.
-    reply_to: MessageId | None = None
-
-
-class React(Frame):
-    type: Literal["react"]
-    room_id: RoomId
-    message_id: MessageId
-    emoji: Emoji
-
-
-class Unreact(Frame):
-    type: Literal["unreact"]
-    room_id: RoomId
-    message_id: MessageId
-    emoji: Emoji
-
-
-class Typing(Frame):
-    type: Literal["typing"]
-    room_id: RoomId
-
-
-class Read(Frame):
-    type: Literal["read"]
-    room_id: RoomId
-    seq: Seq
-
-
-class Auth(Frame):
-    type: Literal["auth"]
-    token: Annotated[SafeText, Field(min_length=1, max_length=4096)]
-
-
-class Ping(Frame):
-    type: Literal["ping"]
-
-
-ClientFrame = Subscribe | Unsubscribe | Send | React | Unreact | Typing | Read | Auth | Ping
-
-FRAMES: dict[str, type[ClientFrame]] = {
-    "subscribe": Subscribe,
-    "unsubscribe": Unsubscribe,
-    "send": Send,
-    "react": React,
-    "unreact": Unreact,
-    "typing": Typing,
-    "read": Read,
-    "auth": Auth,
-    "ping": Ping,
-}
-
-
-def _ref(data: dict[str, Any]) -> Ref:
-    ref = data.get("ref")
-    if isinstance(ref, bool) or not isinstance(ref, str | int):
-        return None
-    return ref if not isinstance(ref, str) or len(ref) <= 256 else None
-
-
-def _describe(error: ValidationError) -> str:
-    problems = []
-    for item in error.errors(include_url=False, include_input=False):
-        field = ".".join(str(part) for part in item["loc"]) or "frame"
-        problems.append(f"{field}: {item['msg']}")
-    return "; ".join(problems)
-
-
-def parse(text: str) -> ClientFrame:
-    """Parse one text frame, or raise ProtocolError with the contract's error code."""
-    try:
-        data = orjson.loads(text)
-    except orjson.JSONDecodeError as exc:
-        raise ProtocolError("invalid_json", f"not valid JSON: {exc}") from None
-    if not isinstance(data, dict):
-        raise ProtocolError("invalid_frame", f"expected a JSON object, got {type(data).__name__}")
-    ref = _ref(data)
-    kind = data.get("type")
-    if not isinstance(kind, str):
-        raise ProtocolError("invalid_frame", "every frame needs a string `type`", ref)
-    model = FRAMES.get(kind)
-    if model is None:
-        known = ", ".join(FRAMES)
-        raise ProtocolError(
-            "unknown_type", f"unknown frame type {kind!r}; expected one of {known}", ref
-        )
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        if any(
-            item["type"] == "string_too_long" and item["loc"] == ("body",) for item in exc.errors()
-        ):
-            raise ProtocolError(
-                "too_long", "body is longer than 4000 characters (after trimming)", ref
-            ) from None
-        raise ProtocolError("invalid_frame", _describe(exc), ref) from None
+__all__ = [
+    "FRAMES",
+    "MAX_FRAME_BYTES",
+    "Auth",
+    "ClientFrame",
+    "Frame",
+    "MessageId",
+    "Ping",
+    "ProtocolError",
+    "React",
+    "Read",
+    "Ref",
+    "Rev",
+    "RoomId",
+    "Send",
+    "Seq",
+    "Subscribe",
+    "Typing",
+    "Unreact",
+    "Unsubscribe",
+    "parse",
+]
