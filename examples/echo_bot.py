@@ -8,7 +8,7 @@ import asyncio
 import os
 
 from app.client import ParleyClient
-from app.client.models import Mention, MessageCreated
+from app.client.models import Mention, MessageFrame
 
 
 async def main() -> None:
@@ -21,7 +21,7 @@ async def main() -> None:
             await session.wait_live()
             print("ready", flush=True)  # noqa: T201 (tells a supervisor it is live)
             async for event in session:
-                if isinstance(event, MessageCreated) and event.message.author.id != me.id:
+                if isinstance(event, MessageFrame) and event.message.author.id != me.id:
                     if event.message.body.startswith("!echo "):
                         await session.send(event.message.room_id, event.message.body[6:])
                 elif isinstance(event, Mention):

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import random
 import uuid
@@ -22,7 +21,6 @@ from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 
-from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
@@ -35,16 +33,18 @@ from app.client.models import (
     Event,
     Hello,
     Message,
-    MessageCreated,
     MessageDeleted,
+    MessageFrame,
     MessageUpdated,
+    Pong,
     Reacted,
     RoomDeleted,
     SendFailed,
     Subscribed,
-    server_frame,
 )
 from app.client.rest import ApiError, NotLoggedIn, ParleyClient, ParleyError
+from app.protocol import client as frames
+from app.protocol.server import parse_server_frame
 
 logger = logging.getLogger(__name__)
 
@@ -76,7 +76,7 @@ class Backoff:
 
 @dataclass
 class _Pending:
-    frame: dict[str, Any]
+    frame: frames.Send
     done: asyncio.Future[Message]
     not_before: float = 0.0  # loop time; set by `retry_after`
 
@@ -215,35 +215,33 @@ class Session:
     ) -> asyncio.Future[Message]:
         """Queue a message; the future resolves with the stored message on its `ack`."""
         client_id = client_id or uuid.uuid4().hex
-        frame: dict[str, Any] = {
-            "type": "send",
-            "room_id": room_id,
-            "body": body,
-            "client_id": client_id,
-            "ref": client_id,
-        }
-        if reply_to is not None:
-            frame["reply_to"] = reply_to
+        # Validated here, before it is queued: a body the server would refuse raises now.
+        frame = frames.Send(
+            type="send",
+            room_id=room_id,
+            body=body,
+            client_id=client_id,
+            reply_to=reply_to,
+            ref=client_id,
+        )
         done: asyncio.Future[Message] = asyncio.get_running_loop().create_future()
         self._outbox[client_id] = _Pending(frame, done)
         await self._send_frame(frame)
         return done
 
     async def react(self, room_id: int, message_id: int, emoji: str, *, on: bool = True) -> None:
-        await self._send_frame(
-            {
-                "type": "react" if on else "unreact",
-                "room_id": room_id,
-                "message_id": message_id,
-                "emoji": emoji,
-            }
+        frame: frames.React | frames.Unreact = (
+            frames.React(type="react", room_id=room_id, message_id=message_id, emoji=emoji)
+            if on
+            else frames.Unreact(type="unreact", room_id=room_id, message_id=message_id, emoji=emoji)
         )
+        await self._send_frame(frame)
 
     async def typing(self, room_id: int) -> None:
-        await self._send_frame({"type": "typing", "room_id": room_id})
+        await self._send_frame(frames.Typing(type="typing", room_id=room_id))
 
     async def read(self, room_id: int, seq: int) -> None:
-        await self._send_frame({"type": "read", "room_id": room_id, "seq": seq})
+        await self._send_frame(frames.Read(type="read", room_id=room_id, seq=seq))
 
     async def subscribe(self, room_id: int, since_rev: int = 0) -> None:
         self.rooms.setdefault(room_id, RoomState(last_rev=since_rev))
@@ -251,15 +249,15 @@ class Session:
 
     async def unsubscribe(self, room_id: int) -> None:
         self.rooms.pop(room_id, None)
-        await self._send_frame({"type": "unsubscribe", "room_id": room_id})
+        await self._send_frame(frames.Unsubscribe(type="unsubscribe", room_id=room_id))
 
-    async def _send_frame(self, frame: dict[str, Any]) -> bool:
+    async def _send_frame(self, frame: frames.ClientFrame) -> bool:
         """Send now if connected; False if not (the outbox keeps what must not be lost)."""
         ws = self._ws
         if ws is None:
             return False
         try:
-            await ws.send(json.dumps(frame))
+            await ws.send(frame.model_dump_json(exclude_none=True))
         except ConnectionClosed:
             return False
         return True
@@ -267,7 +265,7 @@ class Session:
     async def _subscribe(self, room_id: int) -> None:
         state = self.rooms[room_id]
         await self._send_frame(
-            {"type": "subscribe", "room_id": room_id, "since_rev": state.last_rev}
+            frames.Subscribe(type="subscribe", room_id=room_id, since_rev=state.last_rev)
         )
 
     # The connection loop -------------------------------------------------------------------
@@ -314,9 +312,7 @@ class Session:
                 close_timeout=CLOSE_TIMEOUT,
                 max_size=MAX_FRAME,
             ) as socket:
-                first = server_frame.validate_json(
-                    await asyncio.wait_for(socket.recv(), HELLO_TIMEOUT)
-                )
+                first = parse_server_frame(await asyncio.wait_for(socket.recv(), HELLO_TIMEOUT))
                 if not isinstance(first, Hello):
                     return "the server did not greet with `hello`", None, False
                 self.hello = first
@@ -330,7 +326,7 @@ class Session:
         except InvalidStatus as exc:
             status = exc.response.status_code
             return f"the server refused the connection ({status})", status, status in (401, 403)
-        except (OSError, TimeoutError, InvalidHandshake, ValidationError) as exc:
+        except (OSError, TimeoutError, InvalidHandshake, ValueError) as exc:
             return f"cannot connect: {exc or type(exc).__name__}", None, False
         except ConnectionClosed:
             pass
@@ -362,8 +358,8 @@ class Session:
         try:
             async for raw in ws:
                 try:
-                    frame = server_frame.validate_json(raw)
-                except ValidationError:
+                    frame = parse_server_frame(raw)
+                except ValueError:
                     logger.warning("ignoring a frame the client does not know: %.120r", raw)
                     continue
                 await self._handle(frame)
@@ -392,7 +388,7 @@ class Session:
             await self._send_auth()
 
     async def _send_auth(self) -> None:
-        await self._send_frame({"type": "auth", "token": self.client.access_token, "ref": "auth"})
+        await self._send_frame(frames.Auth(type="auth", token=self.client.access_token, ref="auth"))
 
     def _later(self, delay: float, client_id: str) -> None:
         async def resend() -> None:
@@ -414,7 +410,7 @@ class Session:
             if pending is not None and not pending.done.done():
                 pending.done.set_result(frame.message)
             self._emit(frame)
-        elif isinstance(frame, MessageCreated | MessageUpdated | Reacted):
+        elif isinstance(frame, MessageFrame | MessageUpdated | Reacted):
             if self._track(frame.message) or isinstance(frame, Reacted):
                 self._emit(frame)
         elif isinstance(frame, MessageDeleted):
@@ -444,7 +440,7 @@ class Session:
         elif isinstance(frame, RoomDeleted):
             self.rooms.pop(frame.room_id, None)
             self._emit(frame)
-        elif isinstance(frame, Authenticated) or frame.type == "pong":
+        elif isinstance(frame, Authenticated | Pong):
             pass
         else:
             self._emit(frame)
@@ -459,7 +455,7 @@ class Session:
             page = await self.client.changes(room_id, after_rev=after_rev, limit=CHANGES_PAGE)
             for message in page.messages:
                 if self._track(message):
-                    self._emit(MessageUpdated(type="message.updated", message=message))
+                    self._emit(MessageUpdated(message=message))
             if not page.has_more or not page.messages:
                 return
             after_rev = page.last_rev
@@ -473,14 +469,14 @@ class Session:
         if frame.code == "rate_limited":
             delay = frame.retry_after if frame.retry_after is not None else 1.0
             pending.not_before = asyncio.get_running_loop().time() + delay
-            self._later(delay, pending.frame["client_id"])
+            self._later(delay, pending.frame.client_id)
             self._emit(frame)
             return
         # Refused for good (too long, not a member...): resending would be refused again.
-        del self._outbox[pending.frame["client_id"]]
+        del self._outbox[pending.frame.client_id]
         if not pending.done.done():
             pending.done.set_exception(ApiError(400, f"{frame.code}: {frame.detail}"))
             pending.done.exception()  # the caller may not await it; don't warn
         self._emit(
-            SendFailed(client_id=pending.frame["client_id"], code=frame.code, detail=frame.detail)
+            SendFailed(client_id=pending.frame.client_id, code=frame.code, detail=frame.detail)
         )
