@@ -7,6 +7,9 @@ import asyncio
 from collections import Counter
 from collections.abc import Awaitable, Callable
 
+import pytest
+from pydantic import ValidationError
+
 from app.client import Message, ParleyClient, Session
 from app.client.models import Disconnected, ErrorFrame
 from tests.client.conftest import unique
@@ -124,3 +127,13 @@ async def test_an_incomplete_replay_is_paged_from_changes(
     async with alice.session([room.id]) as session:
         await _converged(session, alice, room.id)
         assert session.rooms[room.id].last_rev == (await alice.room(room.id)).last_rev
+
+
+async def test_a_send_the_server_would_refuse_raises_before_it_is_queued() -> None:
+    async with ParleyClient("http://127.0.0.1:9") as client:
+        session = client.session([])
+        with pytest.raises(ValidationError):
+            await session.send(1, "x" * 4001)
+        with pytest.raises(ValidationError):
+            await session.send(1, "   ")
+        assert session.pending == []
