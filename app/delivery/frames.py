@@ -2,6 +2,9 @@
 
 A message is serialized once (`MessageRead` JSON) and embedded as-is in the frames that
 carry it, through `orjson.Fragment`, so fan-out never re-encodes per recipient.
+
+The frames are defined by the models in `app/protocol/server.py`; these builders are the
+hot path's fast way to the same bytes (tests/protocol/test_frames.py holds them equal).
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ from typing import Any
 
 import orjson
 
-Ref = str | int | None
+from app.protocol.types import Ref
 
 
 def encode(payload: dict[str, Any]) -> str:

@@ -47,9 +47,12 @@ class Subscribe(Frame):
 
     type: Literal["subscribe"]
     room_id: RoomId
-    since_seq: Seq | None = None
-    # Preferred: every change after this rev (edits and deletes too); wins over since_seq.
-    since_rev: Rev | None = None
+    since_seq: Seq | None = Field(
+        None, description="First replay the stored messages with a higher seq, as `message`."
+    )
+    since_rev: Rev | None = Field(
+        None, description="First replay every change after this rev (wins over since_seq)."
+    )
 
 
 class Unsubscribe(Frame):
@@ -64,10 +67,13 @@ class Send(Frame):
 
     type: Literal["send"]
     room_id: RoomId
-    body: MessageBody
-    client_id: ClientId
-    # A message of the room: this send joins its thread.
-    reply_to: MessageId | None = None
+    body: MessageBody = Field(description="Plain text; trimmed, then 1-4000 characters.")
+    client_id: ClientId = Field(
+        description="Your id for this send: sending it again is acked with the original."
+    )
+    reply_to: MessageId | None = Field(
+        None, description="A message of the room: this send joins its thread."
+    )
 
 
 class React(Frame):
@@ -76,7 +82,7 @@ class React(Frame):
     type: Literal["react"]
     room_id: RoomId
     message_id: MessageId
-    emoji: Emoji
+    emoji: Emoji = Field(description="1-32 code points, no whitespace or controls; or :name:.")
 
 
 class Unreact(Frame):
@@ -85,7 +91,7 @@ class Unreact(Frame):
     type: Literal["unreact"]
     room_id: RoomId
     message_id: MessageId
-    emoji: Emoji
+    emoji: Emoji = Field(description="1-32 code points, no whitespace or controls; or :name:.")
 
 
 class Typing(Frame):
@@ -100,14 +106,16 @@ class Read(Frame):
 
     type: Literal["read"]
     room_id: RoomId
-    seq: Seq
+    seq: Seq = Field(description="The highest seq you have read.")
 
 
 class Auth(Frame):
     """Swap in a fresh access token before the current one expires."""
 
     type: Literal["auth"]
-    token: Annotated[SafeText, Field(min_length=1, max_length=4096)]
+    token: Annotated[SafeText, Field(min_length=1, max_length=4096)] = Field(
+        description="A fresh access token (from POST /auth/refresh)."
+    )
 
 
 class Ping(Frame):

@@ -7,14 +7,19 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 Visibility = Literal["public", "private"]
 RoomKind = Literal["room", "dm"]
 Role = Literal["owner", "admin", "member"]
 
 
-class User(BaseModel):
+class Payload(BaseModel):
+    # On the wire every field is present (null or empty when it has no value).
+    model_config = ConfigDict(json_schema_serialization_defaults_required=True)
+
+
+class User(Payload):
     """The public face of an account."""
 
     id: int
@@ -23,13 +28,13 @@ class User(BaseModel):
     created_at: datetime
 
 
-class Reaction(BaseModel):
+class Reaction(Payload):
     emoji: str
     count: int = Field(description="Exact: everyone who has this reaction now.")
     user_ids: list[int] = Field(description="The first 50 of them, in the order they reacted.")
 
 
-class Message(BaseModel):
+class Message(Payload):
     id: int
     room_id: int
     seq: int = Field(description="1, 2, 3, ... per room, no gaps, in commit order.")
@@ -51,7 +56,7 @@ class Message(BaseModel):
     )
 
 
-class Room(BaseModel):
+class Room(Payload):
     id: int
     name: str
     topic: str

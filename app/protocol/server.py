@@ -16,14 +16,23 @@ from app.protocol.types import Ref
 Status = Literal["online", "offline"]
 
 
-class ServerFrame(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True)
+# Fields that are left out of a frame when they have no value (never sent as null).
+OMITTED_WHEN_NONE = ("ref", "retry_after")
 
+
+class ServerFrame(BaseModel):
+    # Serialization schema: every field is always present (but see OMITTED_WHEN_NONE).
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, json_schema_serialization_defaults_required=True
+    )
+
+    # No return annotation on purpose: Pydantic would take it as the frame's serialization
+    # JSON schema (a bare object), and the AsyncAPI document needs the fields.
     @model_serializer(mode="wrap")
-    def _omit_absent(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+    def _omit_absent(self, handler: SerializerFunctionWrapHandler):
         # `ref` (and `retry_after`) appear only when set: the wire never carries `"ref": null`.
         data: dict[str, Any] = handler(self)
-        for name in ("ref", "retry_after"):
+        for name in OMITTED_WHEN_NONE:
             if name in data and data[name] is None:
                 del data[name]
         return data
@@ -56,7 +65,7 @@ class Unsubscribed(ServerFrame):
 
     type: Literal["unsubscribed"] = "unsubscribed"
     room_id: int
-    reason: str
+    reason: str = Field(description="`requested`, `left` or `removed`.")
     ref: Ref = None
 
 
@@ -155,8 +164,8 @@ class RoomLeft(ServerFrame):
 
     type: Literal["room.left"] = "room.left"
     room_id: int
-    reason: str
-    by: User
+    reason: str = Field(description="`left`, `removed` or `deleted`.")
+    by: User = Field(description="Who did it (yourself, when you left).")
 
 
 class RoomDeleted(ServerFrame):
@@ -248,6 +257,9 @@ ERROR_CODES: dict[str, str] = {
     "not_member": "Only members read, send, react or subscribe.",
     "too_long": "The body is over 4000 characters after trimming.",
     "rate_limited": "Too many frames or sends; wait `retry_after` seconds.",
+    "forbidden": "Your role does not allow that.",
+    "conflict": "That conflicts with the current state; reload it and retry.",
+    "unauthorized": "Not authenticated (the token was refused).",
     "unavailable": "The server could not do that just now (a dependency is down); retry.",
 }
 

@@ -2,14 +2,22 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Query, WebSocket
+from fastapi import APIRouter, Query, Response, WebSocket
 
 from app.auth.dependencies import WebSocketAuth
 from app.core.validation import BIGINT_MAX, RoomIdPath
+from app.protocol import asyncapi
 from app.realtime.dependencies import SocketServicesDep
 from app.realtime.handler import run_connection
 
 router = APIRouter(tags=["realtime"])
+
+
+@router.get("/asyncapi.json", include_in_schema=False)
+async def asyncapi_document() -> Response:
+    """The WebSocket protocol as an AsyncAPI 3.0 document (docs/asyncapi.json; the REST
+    half is /openapi.json). The same bytes as the committed file."""
+    return Response(asyncapi.document_json(), media_type="application/json")
 
 
 @router.websocket("/ws")

@@ -204,6 +204,11 @@ def _cases() -> list[Case]:
             lambda: server.Hello(user=_user(ALICE), heartbeat_interval=25, expires_at=LATER),
         ),
         (
+            "hello-microseconds",
+            lambda: frames.hello(user_json=_j(BOB), heartbeat_interval=1, expires_at=WHEN),
+            lambda: server.Hello(user=_user(BOB), heartbeat_interval=1, expires_at=WHEN),
+        ),
+        (
             "message.deleted",
             lambda: frames.message_deleted(room_id=7, message_id=314, seq=42, rev=54),
             lambda: server.MessageDeleted(room_id=7, id=314, seq=42, rev=54),
