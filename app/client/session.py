@@ -55,6 +55,7 @@ MAX_FRAME = 2**20
 # Bounds what a stalled consumer makes the session hold in memory.
 EVENT_QUEUE_MAX = 10_000
 CHANGES_PAGE = 1000
+SUBSCRIBE_REF = "subscribe:"
 
 
 @dataclass
@@ -178,6 +179,13 @@ class Session:
         """The session's view of a room, in `seq` order."""
         return sorted(self.rooms[room_id].messages.values(), key=lambda m: m.seq)
 
+    def _end(self, reason: str, code: int | None = None) -> None:
+        """Nothing to reconnect with: tell the consumer, then end its iteration."""
+        logger.warning("session ended: %s", reason)
+        self._emit(Disconnected(reason=reason, code=code, retry_in=0))
+        with contextlib.suppress(asyncio.QueueFull):
+            self._events.put_nowait(None)
+
     # Events --------------------------------------------------------------------------------
 
     def __aiter__(self) -> AsyncIterator[Event]:
@@ -265,7 +273,12 @@ class Session:
     async def _subscribe(self, room_id: int) -> None:
         state = self.rooms[room_id]
         await self._send_frame(
-            frames.Subscribe(type="subscribe", room_id=room_id, since_rev=state.last_rev)
+            frames.Subscribe(
+                type="subscribe",
+                room_id=room_id,
+                since_rev=state.last_rev,
+                ref=f"{SUBSCRIBE_REF}{room_id}",
+            )
         )
 
     # The connection loop -------------------------------------------------------------------
@@ -275,7 +288,8 @@ class Session:
             try:
                 token = await self.client.fresh_token()
             except NotLoggedIn:
-                raise
+                self._end("not logged in")
+                return
             except ParleyError as exc:
                 await self._retry_later(f"cannot renew the session: {exc}", None)
                 continue
@@ -288,8 +302,7 @@ class Session:
                     await self.client.refresh(stale=token)
                 except ApiError as exc:
                     if exc.status == 401:  # the session is revoked: nothing to resume
-                        self._emit(Disconnected(reason="session revoked", code=code, retry_in=0))
-                        self._events.put_nowait(None)
+                        self._end("session revoked", code)
                         return
                 except ParleyError:
                     pass
@@ -330,6 +343,8 @@ class Session:
             return f"cannot connect: {exc or type(exc).__name__}", None, False
         except ConnectionClosed:
             pass
+        except ParleyError as exc:  # paging `/changes` failed: reconnect and resume
+            return f"cannot fetch missed changes: {exc}", None, False
         finally:
             self._ws = None
         code = (socket.close_code if socket is not None else None) or 1006
@@ -462,6 +477,14 @@ class Session:
 
     def _on_error(self, frame: ErrorFrame) -> None:
         ref = frame.ref if isinstance(frame.ref, str) else None
+        if ref and ref.startswith(SUBSCRIBE_REF) and ref[len(SUBSCRIBE_REF) :].isdigit():
+            # A room we may not subscribe to (gone, or we are not a member): drop it, so
+            # the session goes live with the others and does not retry it forever.
+            room_id = int(ref[len(SUBSCRIBE_REF) :])
+            self.rooms.pop(room_id, None)
+            self._awaiting.discard(room_id)
+            if not self._awaiting:
+                self._live.set()
         pending = self._outbox.get(ref) if ref else None
         if pending is None:
             self._emit(frame)

@@ -137,3 +137,23 @@ async def test_a_send_the_server_would_refuse_raises_before_it_is_queued() -> No
         with pytest.raises(ValidationError):
             await session.send(1, "   ")
         assert session.pending == []
+
+
+async def test_a_room_it_may_not_subscribe_to_is_dropped_not_retried(
+    make_server: ServerFactory, new_client: NewClient
+) -> None:
+    server = make_server()
+    alice = await new_client(server.base_url)
+    bob = await new_client(server.base_url)
+    mine = await alice.create_room(unique("mine"))
+    theirs = await bob.create_room(unique("theirs"), visibility="private")
+    async with alice.session([mine.id, theirs.id]) as session:
+        async with asyncio.timeout(20):
+            await session.wait_live()
+            errors = []
+            while not errors:
+                event = await session.next_event()
+                if isinstance(event, ErrorFrame):
+                    errors.append(event)
+        assert list(session.rooms) == [mine.id]
+        assert errors[0].code in {"not_found", "not_member"}
