@@ -1,0 +1,363 @@
+"""`ParleyClient`: log in, keep the tokens fresh, and call every REST endpoint with models."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Iterable
+from types import TracebackType
+from typing import Any, Literal, TypeVar
+from urllib.parse import quote
+
+import httpx
+from pydantic import BaseModel
+
+from app.client.models import (
+    ChangesPage,
+    Member,
+    Message,
+    MessagePage,
+    Room,
+    Tokens,
+    User,
+)
+
+logger = logging.getLogger(__name__)
+
+M = TypeVar("M", bound=BaseModel)
+
+# Renew the access token this long before it expires, so no call ever carries a stale one.
+REFRESH_MARGIN = 30.0
+
+
+class ParleyError(Exception):
+    """Base of the client's errors."""
+
+
+class ApiError(ParleyError):
+    """The server refused a call; `detail` is its `{"detail"}`, fit to show."""
+
+    def __init__(self, status: int, detail: str, retry_after: float | None = None) -> None:
+        super().__init__(f"{status}: {detail}")
+        self.status = status
+        self.detail = detail
+        self.retry_after = retry_after
+
+
+class Unreachable(ParleyError):
+    """No answer from the server at all (refused, timed out, DNS...)."""
+
+
+class NotLoggedIn(ParleyError):
+    """A call needs tokens and the client has none (or the session was revoked)."""
+
+
+def _detail(response: httpx.Response) -> str:
+    try:
+        detail = response.json().get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    if isinstance(detail, str) and detail:
+        return detail
+    if isinstance(detail, list) and detail:
+        parts = [
+            f"{item.get('loc', ['?'])[-1]}: {item.get('msg', 'invalid')}"
+            for item in detail
+            if isinstance(item, dict)
+        ]
+        if parts:
+            return "; ".join(parts)
+    return f"{response.status_code} {response.reason_phrase}"
+
+
+class ParleyClient:
+    """One account on one Parley server.
+
+    `async with ParleyClient("http://host:8000") as client: await client.login(u, p)`.
+    Every authorized call renews the access token shortly before it expires, and once
+    more if the server answers 401 anyway; refresh tokens rotate as the contract says.
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        tokens: Tokens | None = None,
+        timeout: float = 10.0,
+        refresh_margin: float = REFRESH_MARGIN,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
+        self._tokens: Tokens | None = None
+        self._expires_at = 0.0
+        self.refresh_margin = refresh_margin
+        # One refresh at a time: a rotated refresh token presented twice revokes the session.
+        self._refresh_lock = asyncio.Lock()
+        if tokens is not None:
+            self._set_tokens(tokens)
+
+    async def __aenter__(self) -> ParleyClient:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # Tokens ------------------------------------------------------------------------------
+
+    @property
+    def tokens(self) -> Tokens | None:
+        return self._tokens
+
+    @property
+    def access_token(self) -> str:
+        if self._tokens is None:
+            raise NotLoggedIn("log in first")
+        return self._tokens.access_token
+
+    @property
+    def expires_in(self) -> float:
+        """Seconds until the access token expires (by our clock)."""
+        return self._expires_at - time.monotonic()
+
+    def _set_tokens(self, tokens: Tokens) -> None:
+        self._tokens = tokens
+        self._expires_at = time.monotonic() + tokens.expires_in
+
+    async def signup(self, username: str, password: str, display_name: str | None = None) -> User:
+        body = {"username": username, "password": password}
+        if display_name:
+            body["display_name"] = display_name
+        return User.model_validate(await self._call("POST", "/auth/signup", json=body))
+
+    async def login(self, username: str, password: str) -> Tokens:
+        data = await self._call(
+            "POST", "/auth/login", data={"username": username, "password": password}
+        )
+        tokens = Tokens.model_validate(data)
+        self._set_tokens(tokens)
+        return tokens
+
+    async def refresh(self, stale: str | None = None) -> Tokens:
+        """Rotate the tokens (unless `stale` was already replaced by another caller)."""
+        async with self._refresh_lock:
+            if self._tokens is None:
+                raise NotLoggedIn("log in first")
+            if stale is not None and self._tokens.access_token != stale:
+                return self._tokens
+            data = await self._call(
+                "POST", "/auth/refresh", json={"refresh_token": self._tokens.refresh_token}
+            )
+            tokens = Tokens.model_validate(data)
+            self._set_tokens(tokens)
+            logger.debug("access token renewed")
+            return tokens
+
+    async def fresh_token(self) -> str:
+        """An access token good for at least `refresh_margin` more seconds."""
+        token = self.access_token
+        if self.expires_in <= self.refresh_margin:
+            await self.refresh(stale=token)
+        return self.access_token
+
+    async def logout(self) -> None:
+        if self._tokens is None:
+            return
+        await self._authorized(
+            "POST", "/auth/logout", json={"refresh_token": self._tokens.refresh_token}
+        )
+        self._tokens = None
+
+    async def me(self) -> User:
+        return User.model_validate(await self._authorized("GET", "/users/me"))
+
+    # Users and DMs -------------------------------------------------------------------------
+
+    async def users(self, prefix: str = "", *, limit: int = 20) -> list[User]:
+        page = await self._authorized("GET", "/users", params={"prefix": prefix, "limit": limit})
+        return [User.model_validate(u) for u in page["users"]]
+
+    async def open_dm(self, user_id: int) -> Room:
+        return Room.model_validate(
+            await self._authorized("POST", "/dms", json={"user_id": user_id})
+        )
+
+    # Rooms -----------------------------------------------------------------------------------
+
+    async def rooms(self) -> list[Room]:
+        page = await self._authorized("GET", "/rooms")
+        return [Room.model_validate(r) for r in page["rooms"]]
+
+    async def room(self, room_id: int) -> Room:
+        return Room.model_validate(await self._authorized("GET", f"/rooms/{room_id}"))
+
+    async def create_room(
+        self,
+        name: str,
+        *,
+        topic: str | None = None,
+        visibility: Literal["public", "private"] = "public",
+    ) -> Room:
+        body: dict[str, Any] = {"name": name, "visibility": visibility}
+        if topic is not None:
+            body["topic"] = topic
+        return Room.model_validate(await self._authorized("POST", "/rooms", json=body))
+
+    async def update_room(self, room_id: int, **changes: Any) -> Room:
+        return Room.model_validate(
+            await self._authorized("PATCH", f"/rooms/{room_id}", json=changes)
+        )
+
+    async def delete_room(self, room_id: int) -> None:
+        await self._authorized("DELETE", f"/rooms/{room_id}")
+
+    async def members(self, room_id: int) -> list[Member]:
+        page = await self._authorized("GET", f"/rooms/{room_id}/members")
+        return [Member.model_validate(m) for m in page["members"]]
+
+    async def add_member(self, room_id: int, user_id: int, *, role: str | None = None) -> None:
+        body = {"role": role} if role else None
+        await self._authorized("PUT", f"/rooms/{room_id}/members/{user_id}", json=body)
+
+    async def join(self, room_id: int) -> None:
+        """Join a public room as ourselves."""
+        await self.add_member(room_id, (await self.me()).id)
+
+    async def remove_member(self, room_id: int, user_id: int) -> None:
+        await self._authorized("DELETE", f"/rooms/{room_id}/members/{user_id}")
+
+    async def mark_read(self, room_id: int, seq: int) -> None:
+        await self._authorized("PUT", f"/rooms/{room_id}/read", json={"seq": seq})
+
+    # Messages --------------------------------------------------------------------------------
+
+    async def messages(
+        self,
+        room_id: int,
+        *,
+        before_seq: int | None = None,
+        after_seq: int | None = None,
+        limit: int = 50,
+    ) -> MessagePage:
+        params = _params(before_seq=before_seq, after_seq=after_seq, limit=limit)
+        return await self._model(MessagePage, "GET", f"/rooms/{room_id}/messages", params=params)
+
+    async def all_messages(self, room_id: int, *, page_size: int = 200) -> list[Message]:
+        """The room's whole history, oldest first (paged)."""
+        found: list[Message] = []
+        after = 0
+        while True:
+            page = await self.messages(room_id, after_seq=after, limit=page_size)
+            found.extend(page.messages)
+            if not page.has_more or not page.messages:
+                return found
+            after = page.messages[-1].seq
+
+    async def changes(self, room_id: int, *, after_rev: int = 0, limit: int = 100) -> ChangesPage:
+        params = {"after_rev": after_rev, "limit": limit}
+        return await self._model(ChangesPage, "GET", f"/rooms/{room_id}/changes", params=params)
+
+    async def send(
+        self,
+        room_id: int,
+        body: str,
+        *,
+        client_id: str | None = None,
+        reply_to: int | None = None,
+    ) -> Message:
+        payload: dict[str, Any] = {"body": body}
+        if client_id is not None:
+            payload["client_id"] = client_id
+        if reply_to is not None:
+            payload["reply_to"] = reply_to
+        return await self._model(Message, "POST", f"/rooms/{room_id}/messages", json=payload)
+
+    async def edit(self, room_id: int, message_id: int, body: str) -> Message:
+        path = f"/rooms/{room_id}/messages/{message_id}"
+        return await self._model(Message, "PATCH", path, json={"body": body})
+
+    async def delete(self, room_id: int, message_id: int) -> None:
+        await self._authorized("DELETE", f"/rooms/{room_id}/messages/{message_id}")
+
+    async def react(self, room_id: int, message_id: int, emoji: str) -> Message:
+        return await self._model(Message, "PUT", _reaction_path(room_id, message_id, emoji))
+
+    async def unreact(self, room_id: int, message_id: int, emoji: str) -> Message:
+        return await self._model(Message, "DELETE", _reaction_path(room_id, message_id, emoji))
+
+    async def replies(
+        self, room_id: int, message_id: int, *, after_seq: int = 0, limit: int = 50
+    ) -> MessagePage:
+        path = f"/rooms/{room_id}/messages/{message_id}/replies"
+        params = {"after_seq": after_seq, "limit": limit}
+        return await self._model(MessagePage, "GET", path, params=params)
+
+    async def search(self, room_id: int, query: str, *, limit: int = 20) -> list[Message]:
+        path = f"/rooms/{room_id}/messages/search"
+        page = await self._authorized("GET", path, params={"q": query, "limit": limit})
+        return [Message.model_validate(m) for m in page["messages"]]
+
+    # WebSocket -------------------------------------------------------------------------------
+
+    @property
+    def ws_url(self) -> str:
+        if self.base_url.startswith("https://"):
+            return "wss://" + self.base_url.removeprefix("https://") + "/ws"
+        return "ws://" + self.base_url.removeprefix("http://") + "/ws"
+
+    def session(self, rooms: Iterable[int] = (), **options: Any) -> Any:
+        """A WebSocket `Session` subscribed to `rooms` (see `app.client.session`)."""
+        from app.client.session import Session
+
+        return Session(self, rooms, **options)
+
+    # Plumbing --------------------------------------------------------------------------------
+
+    async def _model(self, model: type[M], method: str, path: str, **kwargs: Any) -> M:
+        return model.model_validate(await self._authorized(method, path, **kwargs))
+
+    async def _authorized(self, method: str, path: str, **kwargs: Any) -> Any:
+        token = await self.fresh_token()
+        try:
+            return await self._call(method, path, token=token, **kwargs)
+        except ApiError as exc:
+            if exc.status != 401:
+                raise
+        await self.refresh(stale=token)
+        return await self._call(method, path, token=self.access_token, **kwargs)
+
+    async def _call(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> Any:
+        headers = {"Authorization": f"Bearer {token}"} if token else None
+        try:
+            response = await self._http.request(method, path, headers=headers, **kwargs)
+        except httpx.TransportError as exc:
+            raise Unreachable(f"cannot reach {self.base_url}: {exc or type(exc).__name__}") from exc
+        if response.status_code >= 400:
+            retry = response.headers.get("Retry-After")
+            raise ApiError(
+                response.status_code,
+                _detail(response),
+                float(retry) if retry and retry.replace(".", "", 1).isdigit() else None,
+            )
+        if response.status_code == 204 or not response.content:
+            return None
+        return response.json()
+
+
+def _params(**values: int | None) -> dict[str, int]:
+    return {key: value for key, value in values.items() if value is not None}
+
+
+def _reaction_path(room_id: int, message_id: int, emoji: str) -> str:
+    return f"/rooms/{room_id}/messages/{message_id}/reactions/{quote(emoji, safe='')}"

@@ -1,0 +1,60 @@
+"""examples/echo_bot.py as a subprocess against a real server: `!echo X` answered with X,
+a mention answered with 👀."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from app.client import ParleyClient
+from tests.client.conftest import PASSWORD, unique
+from tests.support.server import ServerFactory
+
+BOT = Path(__file__).resolve().parents[2] / "examples" / "echo_bot.py"
+
+
+async def test_the_echo_bot_echoes_and_reacts_to_mentions(
+    make_server: ServerFactory, new_client: Callable[..., Awaitable[ParleyClient]]
+) -> None:
+    server = make_server()
+    alice = await new_client(server.base_url)
+    room = await alice.create_room(unique("bots"))
+    async with ParleyClient(server.base_url) as bot:
+        name = unique("echo")
+        await bot.signup(name, PASSWORD)
+        await bot.login(name, PASSWORD)
+        await bot.join(room.id)
+    await alice.send(room.id, "!echo from before the bot started")
+
+    env = {
+        **os.environ,
+        "PARLEY_URL": server.base_url,
+        "PARLEY_USERNAME": name,
+        "PARLEY_PASSWORD": PASSWORD,
+        "PYTHONPATH": str(BOT.parents[1]),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, str(BOT), env=env, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        assert process.stdout is not None
+        async with asyncio.timeout(20):
+            assert (await process.stdout.readline()).strip() == b"ready"
+        await alice.send(room.id, "!echo hello there")
+        mention = await alice.send(room.id, f"are you awake, @{name}?")
+        async with asyncio.timeout(20):
+            while True:
+                messages = await alice.all_messages(room.id)
+                echoed = [m for m in messages if m.author.username == name]
+                eyes = [r for m in messages if m.id == mention.id for r in m.reactions]
+                if echoed and eyes:
+                    break
+                await asyncio.sleep(0.2)
+        assert [m.body for m in echoed] == ["hello there"]  # the old command is not answered
+        assert [(r.emoji, r.count) for r in eyes] == [("👀", 1)]
+    finally:
+        process.terminate()
+        await process.wait()
