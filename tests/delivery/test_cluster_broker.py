@@ -241,8 +241,8 @@ async def test_a_masters_failover_is_an_outage_for_its_rooms_only(
             raise AssertionError(f"room {victim_room} got {inbox_b.seqs(victim_room)}") from None
         assert inbox_b.seqs(victim_room).count(1) <= 1
     finally:
-        await a.stop()
-        await b.stop()
+        await asyncio.wait_for(a.stop(), 15)
+        await asyncio.wait_for(b.stop(), 15)
 
 
 def test_a_burst_of_joins_on_a_fresh_process(cluster: RedisClusterNodes) -> None:

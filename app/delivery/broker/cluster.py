@@ -32,7 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 from redis.exceptions import RedisClusterException, RedisError, SlotNotCoveredError
 
@@ -123,11 +123,16 @@ class ClusterBroker(RedisBackedBroker):
         await asyncio.gather(
             *(t for t in (self._writer, self._discovery) if t is not None), return_exceptions=True
         )
-        await asyncio.gather(*(s.stop() for s in self._shards.values()), return_exceptions=True)
-        await asyncio.gather(*self._closing, return_exceptions=True)
-        await self._sharded_writer.close()
+        # Each step bounded: a shutdown must not hang on a node that died (a master killed
+        # mid-failover leaves connections that never answer).
+        await _bounded(
+            asyncio.gather(*(s.stop() for s in self._shards.values()), return_exceptions=True),
+            "closing the shard subscriptions",
+        )
+        await _bounded(asyncio.gather(*self._closing, return_exceptions=True), "closing clients")
+        await _bounded(self._sharded_writer.close(), "closing the publishers")
         with contextlib.suppress(RedisError, OSError):
-            await self._cluster.aclose()
+            await _bounded(self._cluster.aclose(), "closing the cluster client")
 
     async def ping(self) -> None:
         """Ready while the topology is known and some shard is reachable: one shard's
@@ -254,3 +259,15 @@ class ClusterBroker(RedisBackedBroker):
         # Some master failing keeps its events for their retry time, but events for the
         # others go out as soon as they are published.
         await self._backlog.write_forever(self._sharded_writer.write_round)
+
+
+STOP_STEP_SECONDS = 3.0
+
+
+async def _bounded(step: Awaitable[object], what: str) -> None:
+    try:
+        await asyncio.wait_for(step, STOP_STEP_SECONDS)
+    except TimeoutError:
+        logger.warning(
+            "Redis Cluster broker: %s took over %.0fs; going on", what, STOP_STEP_SECONDS
+        )
