@@ -194,13 +194,15 @@ class ClusterBroker(RedisBackedBroker):
         async with self._topology:
             try:
                 await self._cluster.nodes_manager.initialize()
-            except (RedisError, RedisClusterException, OSError) as exc:
+            except FAILURES as exc:
+                # Mid-failover the client may fail in any of these ways; the shard's loop
+                # calls again after its next failed attempt.
                 logger.debug("Redis Cluster topology refresh failed: %s", exc)
                 return
         for channel in list(shard.channels):
             try:
                 target = self._shard(channel)
-            except (RedisError, RedisClusterException, OSError):
+            except FAILURES:
                 continue  # slot not served by anyone yet; retried after the next failure
             if target is shard:
                 continue

@@ -106,8 +106,15 @@ class Shard:
                 await self._close_pubsub()
                 await asyncio.sleep(RECONNECT_DELAYS[min(attempt, len(RECONNECT_DELAYS) - 1)])
                 attempt += 1
-                # Its channels may have a new master now (a replica promoted).
-                await self.broker.rehome(self)
+                # Its channels may have a new master now (a replica promoted). Moving them
+                # may fail too while the cluster settles: the loop must go on trying, or the
+                # shard's rooms would stay on a dead master for good.
+                try:
+                    await self.broker.rehome(self)
+                except FAILURES as exc:
+                    logger.warning(
+                        "Redis Cluster shard %s: moving its rooms failed: %s", self.name, exc
+                    )
         self.connected.clear()
         await self._close_pubsub()
 
