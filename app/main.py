@@ -16,6 +16,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from app import __version__
 from app.auth.router import router as auth_router
 from app.auth.throttle import AuthThrottle
+from app.bots.router import router as bots_router
 from app.core import metrics
 from app.core.body_limit import BodySizeLimit
 from app.core.config import Settings, ensure_secret_key
@@ -176,6 +177,7 @@ def create_app(
     app.include_router(health_router)
     app.include_router(auth_router)
     app.include_router(users_router)
+    app.include_router(bots_router)
     app.include_router(rooms_router)
     app.include_router(dms_router)
     app.include_router(messages_router)

@@ -5,14 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 from app.auth.models import AuthSession, RefreshToken
+from app.bots.models import ApiKey, Bot
 from app.core.database import Base
 from app.messages.models import Mention, Message, Reaction
 from app.rooms.models import Membership, Room
 from app.users.models import User
 
 __all__ = [
+    "ApiKey",
     "AuthSession",
     "Base",
+    "Bot",
     "Membership",
     "Mention",
     "Message",

@@ -176,3 +176,50 @@ async def test_conversations_migration_keeps_existing_rooms_and_messages(
     assert {"message_reactions", "message_mentions"}.isdisjoint(await table_names(url))
     assert await execute(url, "SELECT count(*) FROM messages") == [(1,)]
     run_alembic(url, "upgrade", "head")
+
+
+async def test_bots_migration_keeps_people_and_their_messages(empty_database_url: str) -> None:
+    """0005 on a database with people, rooms, memberships and messages: everyone becomes a
+    person (not a bot, no owner, not deleted) and nothing else changes; api_keys holds its
+    unique keys; downgrade keeps every row that points at a user (SQLite must not rebuild
+    `users`)."""
+    url = empty_database_url
+    run_alembic(url, "upgrade", "0004")
+    await execute(
+        url,
+        "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at)"
+        " VALUES (1, 'old', 'old', 'old', 'x', CURRENT_TIMESTAMP)",
+        "INSERT INTO rooms (id, name, name_key, topic, visibility, created_by, created_at,"
+        " last_seq, last_rev) VALUES (1, 'a', 'a', '', 'public', 1, CURRENT_TIMESTAMP, 1, 1)",
+        "INSERT INTO room_members (room_id, user_id, role, joined_at, last_read_seq)"
+        " VALUES (1, 1, 'owner', CURRENT_TIMESTAMP, 0)",
+        "INSERT INTO messages (id, room_id, seq, rev, created_rev, author_id, body, created_at,"
+        " deleted) VALUES (1, 1, 1, 1, 1, 1, 'one', CURRENT_TIMESTAMP, false)",
+        "INSERT INTO auth_sessions (id, user_id, created_at, expires_at)"
+        " VALUES (1, 1, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+    )
+    run_alembic(url, "upgrade", "head")
+    assert await execute(url, "SELECT is_bot, deleted_at FROM users") == [(False, None)]
+    await execute(
+        url,
+        "INSERT INTO users (id, username, username_key, display_name, password_hash, created_at,"
+        " is_bot) VALUES (2, 'bot', 'bot', 'bot', '!', CURRENT_TIMESTAMP, true)",
+        "INSERT INTO bots (user_id, owner_id, created_at) VALUES (2, 1, CURRENT_TIMESTAMP)",
+        "INSERT INTO auth_sessions (id, user_id, created_at, expires_at)"
+        " VALUES (2, 2, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+        "INSERT INTO api_keys (key_id, key_hash, user_id, session_id, created_at)"
+        " VALUES ('k1', 'h', 2, 2, CURRENT_TIMESTAMP)",
+    )
+    with pytest.raises(IntegrityError):
+        await execute(
+            url,
+            "INSERT INTO api_keys (key_id, key_hash, user_id, session_id, created_at)"
+            " VALUES ('k1', 'h', 2, 1, CURRENT_TIMESTAMP)",
+        )
+    run_alembic(url, "downgrade", "0004")
+    assert {"is_bot", "deleted_at"}.isdisjoint(await column_names(url, "users"))
+    assert {"api_keys", "bots"}.isdisjoint(await table_names(url))
+    for table, rows in (("users", 2), ("room_members", 1), ("messages", 1), ("auth_sessions", 2)):
+        assert await execute(url, f"SELECT count(*) FROM {table}") == [(rows,)], table
+    assert await execute(url, "SELECT body FROM messages") == [("one",)]
+    run_alembic(url, "upgrade", "head")

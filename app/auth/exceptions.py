@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from app.core.errors import Conflict, Unauthorized
+from app.core.errors import Conflict, Forbidden, Unauthorized
 
 
 class UsernameTaken(Conflict):
@@ -17,3 +17,9 @@ class InvalidAccessToken(Unauthorized):
 
 class InvalidRefreshToken(Unauthorized):
     default_detail = "Invalid, expired or revoked refresh token."
+
+
+class BotForbidden(Forbidden):
+    """Something only people do: log in with a password, refresh, log out, manage bots."""
+
+    default_detail = "Bots cannot do that; a bot acts with its API key only."

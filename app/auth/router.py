@@ -5,6 +5,7 @@ from fastapi import APIRouter, Request, status
 from app.auth import service as auth_service
 from app.auth.dependencies import CurrentAuth, LoginFormDep
 from app.auth.exceptions import (
+    BotForbidden,
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
@@ -37,7 +38,7 @@ async def signup(
 @router.post(
     "/login",
     response_model=Tokens,
-    responses=error_responses(InvalidCredentials, RateLimited),
+    responses=error_responses(InvalidCredentials, BotForbidden, RateLimited),
 )
 async def login(
     form: LoginFormDep,
@@ -66,7 +67,11 @@ def client_address(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/refresh", response_model=Tokens, responses=error_responses(InvalidRefreshToken))
+@router.post(
+    "/refresh",
+    response_model=Tokens,
+    responses=error_responses(InvalidRefreshToken, BotForbidden),
+)
 async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
     """Trade a refresh token for a new pair; the old one stops working. Presenting a rotated
     token again revokes the whole session."""
@@ -84,7 +89,7 @@ async def refresh(data: RefreshRequest, state: StateDep) -> Tokens:
 @router.post(
     "/logout",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(InvalidAccessToken),
+    responses=error_responses(InvalidAccessToken, BotForbidden),
 )
 async def logout(data: LogoutRequest, auth: CurrentAuth, session: SessionDep) -> None:
     """Revoke the session: its access and refresh tokens stop working and its sockets close."""

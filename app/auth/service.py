@@ -13,6 +13,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.exceptions import (
+    BotForbidden,
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
@@ -20,6 +21,7 @@ from app.auth.exceptions import (
 )
 from app.auth.models import AuthSession, RefreshToken
 from app.auth.schemas import Tokens
+from app.bots import keys as api_keys
 from app.core.config import Settings
 from app.core.database import defer_event, utcnow
 from app.core.security import (
@@ -87,6 +89,9 @@ async def authenticate_password(
     while the hash waits for a slot and runs."""
     async with transaction() as session:
         user = await get_user_by_username(session, username)
+    if user is not None and user.is_bot:
+        # Bots are public (`bot: true` on User), so saying so reveals nothing; no hash spent.
+        raise BotForbidden("Bots cannot log in with a password; use the bot's API key.")
     ok, new_hash = await hasher.verify(password, user.password_hash if user else None)
     if user is None or not ok:
         raise InvalidCredentials()
@@ -116,6 +121,11 @@ async def rotate_refresh_token(
 ) -> Tokens | RefreshReused:
     """Trade a refresh token for a new pair. A token that was already used is a sign of theft:
     the whole session is revoked (and that must be committed even though the caller fails)."""
+    if api_keys.looks_like_api_key(token):
+        raise BotForbidden(
+            "An API key is not refreshed: it does not expire. Its owner rotates it with "
+            "POST /bots/{user_id}/key."
+        )
     now = utcnow()
     row = await session.execute(
         select(RefreshToken, AuthSession)
@@ -160,6 +170,11 @@ async def revoke_session(session: AsyncSession, session_id: int) -> None:
 
 async def logout(session: AsyncSession, auth: AuthContext, refresh_token: str | None) -> None:
     """Revoke the caller's session, and the refresh token's session if it is also theirs."""
+    if auth.user.is_bot:
+        # Logging out would revoke the key itself; only its owner does that, on purpose.
+        raise BotForbidden(
+            "A bot does not log out; its owner rotates or deletes its key (see /bots)."
+        )
     session_ids = {auth.session_id}
     if refresh_token:
         other = await session.execute(
@@ -178,7 +193,16 @@ async def logout(session: AsyncSession, auth: AuthContext, refresh_token: str | 
 async def authenticate_access_token(
     session: AsyncSession, settings: Settings, token: str
 ) -> AuthContext:
-    """Decode and check an access token, including that its session is still live."""
+    """Decode and check an access token, including that its session is still live.
+
+    A bot's API key is accepted here too (the one place every caller, REST and WebSocket,
+    is authenticated): its key's session plays the part of the token's."""
+    if api_keys.looks_like_api_key(token):
+        holder = await api_keys.find_holder(session, token)
+        if holder is None:
+            raise InvalidAccessToken("Invalid, revoked or rotated API key.")
+        bot, key_session_id = holder
+        return AuthContext(user=bot, session_id=key_session_id, expires_at=api_keys.NEVER)
     try:
         claims = decode_access_token(token, key=settings.signing_key)
     except InvalidToken as exc:

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     # after it arrives is closed (slowloris).
     http_header_timeout_seconds: float = Field(10.0, gt=0)
 
+    # Bots a person may have at once (0: nobody may create bots), and API keys (a new bot or
+    # a rotation) they may be issued per hour (0 = no limit): each costs rows that stay.
+    bots_per_user: int = Field(10, ge=0)
+    bot_keys_per_user_per_hour: int = Field(30, ge=0)
+
     replay_limit: int = Field(1000, ge=1)
     heartbeat_interval_seconds: int = Field(30, ge=1)
     ws_send_queue_size: int = Field(1000, ge=8)

@@ -26,6 +26,8 @@ class User(Payload):
     username: str
     display_name: str
     created_at: datetime
+    # Added in version 2 with bots: older servers omit it, so it defaults to a person.
+    bot: bool = Field(False, description="A bot account (it acts with an API key).")
 
 
 class Reaction(Payload):

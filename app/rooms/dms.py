@@ -20,7 +20,7 @@ from app.rooms.schemas import RoomForCaller
 from app.rooms.service import room_for
 from app.users.models import User
 from app.users.schemas import UserRead
-from app.users.service import get_user
+from app.users.service import get_active_user
 
 
 class DirectMessageWithYourself(DomainError):
@@ -45,7 +45,7 @@ async def open_dm(session: AsyncSession, actor: User, user_id: int) -> Opened:
     it is added back. Whoever is (re)added hears `room.joined` on all their connections."""
     if user_id == actor.id:
         raise DirectMessageWithYourself()
-    other = await get_user(session, user_id)
+    other = await get_active_user(session, user_id)
     name = dm_name(actor.id, other.id)
     room = await session.scalar(select(Room).where(Room.name_key == name))
     created = False

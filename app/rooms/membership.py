@@ -24,7 +24,7 @@ from app.rooms.service import (
 )
 from app.users.models import User
 from app.users.schemas import UserRead
-from app.users.service import get_user
+from app.users.service import get_active_user
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +61,7 @@ async def put_member(
 ) -> MembershipChange:
     """Join a public room yourself, add someone (owner/admin), or change a role (owner)."""
     room, actor_membership = await get_visible_room(session, room_id, actor.id)
-    target_user = actor if user_id == actor.id else await get_user(session, user_id)
+    target_user = actor if user_id == actor.id else await get_active_user(session, user_id)
     target = await session.get(Membership, (room_id, user_id))
 
     if target is None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StringConstraints
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, JsonValue, StringConstraints
 
 from app.core.validation import SafeText, Storable
 
@@ -24,6 +24,7 @@ EXAMPLE_USER: dict[str, JsonValue] = {
     "username": "alice",
     "display_name": "Alice",
     "created_at": "2026-11-21T09:30:00Z",
+    "bot": False,
 }
 
 
@@ -36,6 +37,12 @@ class UserRead(BaseModel):
     username: str
     display_name: str
     created_at: datetime
+    # `is_bot` on the model; `bot` in JSON (also read back from JSON, e.g. a send's author).
+    bot: bool = Field(
+        False,
+        validation_alias=AliasChoices("bot", "is_bot"),
+        description="A bot account (acts with an API key; see /bots).",
+    )
 
 
 class UserCreate(BaseModel):

@@ -22,6 +22,14 @@ async def get_user(session: AsyncSession, user_id: int) -> User:
     return user
 
 
+async def get_active_user(session: AsyncSession, user_id: int) -> User:
+    """A user who can still be added to rooms and DMs: not a deleted bot."""
+    user = await get_user(session, user_id)
+    if user.deleted_at is not None:
+        raise UserNotFound()
+    return user
+
+
 async def get_user_by_username(session: AsyncSession, username: str) -> User | None:
     result = await session.execute(select(User).where(User.username_key == username_key(username)))
     return result.scalar_one_or_none()
@@ -32,7 +40,7 @@ async def list_users(session: AsyncSession, *, prefix: str, limit: int) -> list[
     escaped = username_key(prefix).replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     result = await session.execute(
         select(User)
-        .where(User.username_key.like(f"{escaped}%", escape="\\"))
+        .where(User.username_key.like(f"{escaped}%", escape="\\"), User.deleted_at.is_(None))
         .order_by(User.username_key)
         .limit(limit)
     )
