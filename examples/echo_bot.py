@@ -1,7 +1,10 @@
 """Echo bot: answers `!echo X` with X and reacts 👀 to messages that mention it.
 
-Run: PARLEY_URL=http://127.0.0.1:8000 PARLEY_USERNAME=echo PARLEY_PASSWORD=… \
-     python examples/echo_bot.py
+Run it as a bot account (create one with `POST /bots`; see the README's "Bots"):
+    PARLEY_URL=http://127.0.0.1:8000 PARLEY_API_KEY=pk_… python examples/echo_bot.py
+or as an ordinary account:
+    PARLEY_URL=http://127.0.0.1:8000 PARLEY_USERNAME=echo PARLEY_PASSWORD=… \
+    python examples/echo_bot.py
 """
 
 import asyncio
@@ -12,8 +15,10 @@ from app.client.models import Mention, MessageFrame
 
 
 async def main() -> None:
-    async with ParleyClient(os.environ["PARLEY_URL"]) as client:
-        await client.login(os.environ["PARLEY_USERNAME"], os.environ["PARLEY_PASSWORD"])
+    api_key = os.environ.get("PARLEY_API_KEY")
+    async with ParleyClient(os.environ["PARLEY_URL"], api_key=api_key) as client:
+        if api_key is None:
+            await client.login(os.environ["PARLEY_USERNAME"], os.environ["PARLEY_PASSWORD"])
         me = await client.me()
         rooms = [room for room in await client.rooms() if room.role]  # the rooms we're in
         since = {room.id: room.last_rev for room in rooms}  # live from now: no old commands

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import time
 from collections.abc import Iterable
 from types import TracebackType
@@ -74,7 +75,8 @@ def _detail(response: httpx.Response) -> str:
 class ParleyClient:
     """One account on one Parley server.
 
-    `async with ParleyClient("http://host:8000") as client: await client.login(u, p)`.
+    `async with ParleyClient("http://host:8000") as client: await client.login(u, p)`, or
+    for a bot `ParleyClient("http://host:8000", api_key="pk_…")` (no login).
     Every authorized call renews the access token shortly before it expires, and once
     more if the server answers 401 anyway; refresh tokens rotate as the contract says.
     """
@@ -84,6 +86,7 @@ class ParleyClient:
         base_url: str,
         *,
         tokens: Tokens | None = None,
+        api_key: str | None = None,
         timeout: float = 10.0,
         refresh_margin: float = REFRESH_MARGIN,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -95,6 +98,9 @@ class ParleyClient:
         self.refresh_margin = refresh_margin
         # One refresh at a time: a rotated refresh token presented twice revokes the session.
         self._refresh_lock = asyncio.Lock()
+        # A bot's API key: sent as the bearer token everywhere; it does not expire, so it is
+        # never refreshed (a 401 means its owner rotated or deleted it).
+        self.api_key = api_key
         if tokens is not None:
             self._set_tokens(tokens)
 
@@ -120,6 +126,8 @@ class ParleyClient:
 
     @property
     def access_token(self) -> str:
+        if self.api_key is not None:
+            return self.api_key
         if self._tokens is None:
             raise NotLoggedIn("log in first")
         return self._tokens.access_token
@@ -127,6 +135,8 @@ class ParleyClient:
     @property
     def expires_in(self) -> float:
         """Seconds until the access token expires (by our clock)."""
+        if self.api_key is not None:
+            return math.inf
         return self._expires_at - time.monotonic()
 
     def _set_tokens(self, tokens: Tokens) -> None:
@@ -149,6 +159,8 @@ class ParleyClient:
 
     async def refresh(self, stale: str | None = None) -> Tokens:
         """Rotate the tokens (unless `stale` was already replaced by another caller)."""
+        if self.api_key is not None:
+            raise ApiError(401, "The API key was refused: it was rotated or its bot deleted.")
         async with self._refresh_lock:
             if self._tokens is None:
                 raise NotLoggedIn("log in first")

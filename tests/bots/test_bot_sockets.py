@@ -3,9 +3,13 @@ moment the key is rotated or the bot deleted, in every server process."""
 
 from __future__ import annotations
 
+import asyncio
+
 import httpx
 import pytest
 
+from app.client import ParleyClient
+from app.client.models import Disconnected
 from tests.support.bots import create_bot, rotate_key
 from tests.support.live import api  # noqa: F401 (shared fixture)
 from tests.support.rooms import add_member, create_room, send
@@ -104,3 +108,24 @@ async def test_rotation_closes_the_keys_sockets_in_another_process(
             assert await on_b.closed(timeout=5) == 4401  # its socket on process B
         finally:
             await on_b.close()
+
+
+async def test_the_client_runs_on_a_key_and_its_session_ends_when_the_key_is_rotated(
+    server: LiveServer,
+    api: httpx.AsyncClient,  # noqa: F811
+) -> None:
+    alice = await UserFactory(api).create()
+    bot = await create_bot(api, alice)
+    room = await create_room(api, alice)
+    await add_member(api, alice, room["id"], bot)
+    async with ParleyClient(server.base_url, api_key=bot.access_token) as client:
+        assert (await client.me()).bot
+        async with client.session([room["id"]]) as session:
+            await session.wait_live()
+            await rotate_key(api, alice, bot)
+            # No reconnect loop on a dead key: the session says why, and ends.
+            async with asyncio.timeout(10):
+                events = [event async for event in session]
+            ends = [e for e in events if isinstance(e, Disconnected)]
+            assert ends[-1].retry_in == 0
+            assert ends[-1].code == 4401

@@ -1,5 +1,6 @@
-"""examples/echo_bot.py as a subprocess against a real server: `!echo X` answered with X,
-a mention answered with 👀."""
+"""examples/echo_bot.py as a subprocess against a real server, running as a bot account on
+its API key (PARLEY_API_KEY), as a real bot would: `!echo X` answered with X, a mention
+answered with 👀."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
+import httpx
+
 from app.client import ParleyClient
-from tests.client.conftest import PASSWORD, unique
+from tests.client.conftest import unique
 from tests.support.server import ServerFactory
 
 BOT = Path(__file__).resolve().parents[2] / "examples" / "echo_bot.py"
@@ -22,18 +25,24 @@ async def test_the_echo_bot_echoes_and_reacts_to_mentions(
     server = make_server()
     alice = await new_client(server.base_url)
     room = await alice.create_room(unique("bots"))
-    async with ParleyClient(server.base_url) as bot:
-        name = unique("echo")
-        await bot.signup(name, PASSWORD)
-        await bot.login(name, PASSWORD)
+    name = unique("echo")
+    async with httpx.AsyncClient(base_url=server.base_url) as http:
+        made = await http.post(
+            "/bots",
+            json={"username": name},
+            headers={"Authorization": f"Bearer {alice.access_token}"},
+        )
+        assert made.status_code == 201, made.text
+    api_key = made.json()["api_key"]
+    async with ParleyClient(server.base_url, api_key=api_key) as bot:
+        assert (await bot.me()).bot
         await bot.join(room.id)
     await alice.send(room.id, "!echo from before the bot started")
 
     env = {
         **os.environ,
         "PARLEY_URL": server.base_url,
-        "PARLEY_USERNAME": name,
-        "PARLEY_PASSWORD": PASSWORD,
+        "PARLEY_API_KEY": api_key,
         "PYTHONPATH": str(BOT.parents[1]),
     }
     process = await asyncio.create_subprocess_exec(
@@ -48,7 +57,7 @@ async def test_the_echo_bot_echoes_and_reacts_to_mentions(
         async with asyncio.timeout(20):
             while True:
                 messages = await alice.all_messages(room.id)
-                echoed = [m for m in messages if m.author.username == name]
+                echoed = [m for m in messages if m.author.username == name and m.author.bot]
                 eyes = [r for m in messages if m.id == mention.id for r in m.reactions]
                 if echoed and eyes:
                     break
