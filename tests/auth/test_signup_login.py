@@ -11,7 +11,7 @@ from app.core.security import PasswordHasher
 from app.users.models import User
 from tests.support.users import PASSWORD, UserFactory
 
-USER_FIELDS = {"id", "username", "display_name", "created_at"}
+USER_FIELDS = {"id", "username", "display_name", "created_at", "bot"}
 
 
 async def test_signup_returns_the_user_and_never_the_hash(client: httpx.AsyncClient) -> None:
