@@ -6,20 +6,24 @@ from typing import Any
 
 from app.auth.models import AuthSession, RefreshToken
 from app.core.database import Base
-from app.messages.models import Mention, Message, Reaction
+from app.messages.models import Mention, Message, Reaction, RoomChange
 from app.rooms.models import Membership, Room
 from app.users.models import User
+from app.webhooks.models import Delivery, Webhook
 
 __all__ = [
     "AuthSession",
     "Base",
+    "Delivery",
     "Membership",
     "Mention",
     "Message",
     "Reaction",
     "RefreshToken",
     "Room",
+    "RoomChange",
     "User",
+    "Webhook",
     "include_in_autogenerate",
 ]
 
