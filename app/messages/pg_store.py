@@ -62,7 +62,6 @@ WITH input AS (
            row_number() OVER (PARTITION BY a.room_id ORDER BY a.ord) AS k, b.last_seq,
            b.last_rev, b.n
     FROM allowed a JOIN bumped b ON b.id = a.room_id
-)
 ), inserted AS (
     INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id,
                           created_at, deleted)

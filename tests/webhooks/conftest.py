@@ -4,7 +4,8 @@ real), with small intervals so that retries take milliseconds."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ FAST: dict[str, Any] = {
     "webhook_backoff_max_seconds": 0.2,
     "webhook_timeout_seconds": 3.0,
     "webhook_lease_seconds": 5.0,
-    "webhook_max_failures": 4,
+    "webhook_max_failures": 50,
 }
 
 
@@ -44,14 +45,29 @@ async def receiver() -> AsyncIterator[Receiver]:
         await hook.stop()
 
 
+DeliveringApp = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def delivering(live_database: str, tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
-    """A client of an app that delivers webhooks (its worker runs on the live database)."""
-    app = create_app(make_settings(live_database, tmp_path / "live", **FAST))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as client:
-            yield client
+def delivering_app(live_database: str, tmp_path: Path) -> DeliveringApp:
+    """Start an app that delivers webhooks (its worker runs on the live database), with
+    settings changed by keyword; a client of it."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(make_settings(live_database, tmp_path / "live", **{**FAST, **overrides}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as c:
+                yield c
+
+    return start
+
+
+@pytest.fixture
+async def delivering(delivering_app: DeliveringApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with delivering_app() as client:
+        yield client
 
 
 @pytest.fixture
