@@ -91,5 +91,6 @@ async def test_two_processes_never_deliver_one_webhook_at_once(
     for path in paths:
         got = receiver.of(path)
         revs = [r.payload["rev"] for r in got]
-        assert revs == sorted(revs) and len(set(revs)) == 6, (path, revs)
+        assert revs == sorted(revs), (path, revs)
+        assert len(set(revs)) == 6, (path, revs)
         assert all(r.signed for r in got)
