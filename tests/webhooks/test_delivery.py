@@ -189,8 +189,16 @@ async def test_disabled_after_the_configured_failures_and_resumed_when_re_enable
             (two["rev"], "message.created"),
         ]
         assert got[0].delivery_id == attempts[0].delivery_id
-        log = (await client.get(f"{base}/deliveries", headers=owner.headers)).json()
-        assert [(d["attempt"], d["status_code"]) for d in reversed(log["deliveries"])] == [
+
+        async def logged() -> list[tuple[int, int]]:
+            log = (await client.get(f"{base}/deliveries", headers=owner.headers)).json()
+            return [(d["attempt"], d["status_code"]) for d in reversed(log["deliveries"])]
+
+        async def all_logged() -> bool:  # the answer is logged just after it was sent
+            return len(await logged()) == 5
+
+        await eventually(all_logged)
+        assert await logged() == [
             (1, 503),
             (2, 503),
             (3, 503),
