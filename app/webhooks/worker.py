@@ -28,7 +28,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import metrics
 from app.core.config import Settings
-from app.core.database import EventSink, utcnow
+from app.core.database import EventSink, is_unavailable, utcnow
 from app.webhooks import leases, payloads, signing
 from app.webhooks.models import Delivery, State
 from app.webhooks.sender import Attempt, Sender
@@ -85,6 +85,7 @@ class WebhookWorker:
         self._rooms: set[int] = set()  # rooms with an active webhook, as of the last scan
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._outage = False
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="parley-webhooks")
@@ -124,9 +125,16 @@ class WebhookWorker:
         while not self._stopping:
             try:
                 await self._scan()
-            except Exception:
+                if self._outage:
+                    self._outage = False
+                    logger.warning("webhooks: the database can be reached again")
+            except Exception as exc:
                 # An outage or a bug must not end delivery for good: the next scan retries.
-                logger.exception("webhooks: scan failed")
+                if not is_unavailable(exc):
+                    logger.exception("webhooks: scan failed")
+                elif not self._outage:  # once per outage, not at every poll
+                    self._outage = True
+                    logger.warning("webhooks: cannot reach the database (%s); retrying", exc)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self._settings.webhook_poll_interval_seconds):
                     await self._wakeup.wait()
@@ -173,8 +181,13 @@ class WebhookWorker:
                 room_id = batch.hook.room_id
                 if not await self._deliver(batch):
                     return
-        except Exception:
-            logger.exception("webhooks: delivering webhook %s failed", webhook_id)
+        except Exception as exc:
+            if is_unavailable(exc):  # the lease expires; a later scan takes the webhook again
+                logger.warning(
+                    "webhooks: webhook %s paused: the database cannot be reached", webhook_id
+                )
+            else:
+                logger.exception("webhooks: delivering webhook %s failed", webhook_id)
         finally:
             await asyncio.shield(self._release(webhook_id, room_id))
 

@@ -36,6 +36,8 @@ BODIES: dict[str, Any] = {
     "MessageCreate": {"body": "hello", "client_id": "outage-1"},
     "MessageUpdate": {"body": "edited"},
     "DirectMessageCreate": {"user_id": 2},
+    "WebhookCreate": {"url": "https://hooks.example.com/parley", "events": ["mention"]},
+    "WebhookUpdate": {"state": "active"},
 }
 PATH_VALUES = {"emoji": "%F0%9F%91%8D"}
 QUERY_VALUES = {"string": "hello", "integer": 1}
