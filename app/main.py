@@ -45,6 +45,12 @@ from app.state import AppState
 from app.users.router import router as users_router
 from app.web.docs import SWAGGER_UI_PARAMETERS, install_docs
 from app.web.router import router as web_router
+from app.webhooks.dependencies import WebhookServices
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.sender import Sender
+from app.webhooks.signing import SecretBox
+from app.webhooks.ssrf import AllowList, system_resolver
+from app.webhooks.worker import WebhookWorker
 
 logger = logging.getLogger(__name__)
 
@@ -79,11 +85,27 @@ def create_app(
         )
         bus = broker or create_broker(resolved.broker_url)
         presence = create_presence(resolved.broker_url, ttl=resolved.presence_ttl_seconds)
+        # Webhooks: delivered from the rooms' change logs by a worker of their own; a
+        # commit in a room with a webhook wakes it (polling finds the rest).
+        webhook_sender = Sender(
+            allow=AllowList.parse(resolved.webhook_allowed_hosts),
+            timeout=resolved.webhook_timeout_seconds,
+            connect_timeout=resolved.webhook_connect_timeout_seconds,
+        )
+        webhook_secrets = SecretBox(resolved.signing_key)
+        webhook_worker = WebhookWorker(
+            db.sessionmaker,
+            settings=resolved,
+            sender=webhook_sender,
+            secrets=webhook_secrets,
+            postgres=db.dialect == "postgresql",
+        )
+        committed = webhook_worker.committed(bus.publish_all)
         # Services' units of work publish their events on the broker once they commit.
-        unit_of_work: Transaction = partial(transaction, db.sessionmaker, bus.publish_all)
+        unit_of_work: Transaction = partial(transaction, db.sessionmaker, committed)
         committer = MessageCommitter(
             store_for(db),
-            committed=bus.publish_all,
+            committed=committed,
             rich=RichSends(db.sessionmaker),
             batch_size=resolved.commit_batch_size,
             queue_size=resolved.commit_queue_size,
@@ -130,7 +152,20 @@ def create_app(
         )
         app.state.parley = state
         app.state.subscriptions = subscriptions
+        app.state.webhooks = WebhookServices(
+            allow=AllowList.parse(resolved.webhook_allowed_hosts),
+            resolve=system_resolver,
+            secrets=webhook_secrets,
+            sender=webhook_sender,
+            worker=webhook_worker,
+            max_per_room=resolved.webhook_max_per_room,
+            delivery_log_size=resolved.webhook_delivery_log_size,
+        )
         await state.start()
+        if db.engine is not None:
+            # Not on a database bound to a test's transaction: its one connection cannot
+            # serve a background worker beside the requests.
+            webhook_worker.start()
         logger.info("Parley started (%s, broker %s)", state.database.dialect, resolved.broker_url)
         metrics.forget_dead_processes()
         flusher = asyncio.create_task(metrics.flush_periodically(), name="parley-metrics")
@@ -138,6 +173,8 @@ def create_app(
             yield
         finally:
             await state.stop()
+            await webhook_worker.stop()
+            await webhook_sender.close()
             if database is None:
                 await state.database.dispose()
             flusher.cancel()
@@ -183,6 +220,7 @@ def create_app(
     app.include_router(messages_router)
     app.include_router(changes_router)
     app.include_router(conversation_router)
+    app.include_router(webhooks_router)
     app.include_router(realtime_router)
     app.include_router(web_router)
     install_docs(app)

@@ -7,22 +7,26 @@ from typing import Any
 from app.auth.models import AuthSession, RefreshToken
 from app.bots.models import ApiKey, Bot
 from app.core.database import Base
-from app.messages.models import Mention, Message, Reaction
+from app.messages.models import Mention, Message, Reaction, RoomChange
 from app.rooms.models import Membership, Room
 from app.users.models import User
+from app.webhooks.models import Delivery, Webhook
 
 __all__ = [
     "ApiKey",
     "AuthSession",
     "Base",
     "Bot",
+    "Delivery",
     "Membership",
     "Mention",
     "Message",
     "Reaction",
     "RefreshToken",
     "Room",
+    "RoomChange",
     "User",
+    "Webhook",
     "include_in_autogenerate",
 ]
 

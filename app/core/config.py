@@ -105,12 +105,36 @@ class Settings(BaseSettings):
     metrics_enabled: bool = True
     metrics_token: SecretStr | None = None
 
+    # Webhooks (see README "Webhooks"). Host names, addresses or CIDR ranges that webhook
+    # URLs may reach although they are private, loopback or link-local (empty: none).
+    webhook_allowed_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    webhook_max_per_room: int = Field(10, ge=1, le=1000)
+    # Consecutive failed attempts after which a webhook is `disabled` (re-enable with PATCH).
+    webhook_max_failures: int = Field(20, ge=1)
+    # Retry n waits a random time between half and all of min(max, base * 2**(n-1)).
+    webhook_backoff_base_seconds: float = Field(5.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(3600.0, gt=0)
+    # Deliveries are also noticed by polling (other processes' commits, due retries).
+    webhook_poll_interval_seconds: float = Field(2.0, gt=0)
+    # One attempt, from connecting to the end of the answer's (bounded) read.
+    webhook_timeout_seconds: float = Field(10.0, gt=0, le=120)
+    webhook_connect_timeout_seconds: float = Field(5.0, gt=0)
+    # Webhooks delivered at once by one process.
+    webhook_concurrency: int = Field(8, ge=1, le=256)
+    # How long a process owns a webhook without renewing (it renews before every attempt);
+    # after it dies, another process takes over once this has passed.
+    webhook_lease_seconds: float = Field(60.0, gt=0)
+    # Attempts kept per webhook for GET …/deliveries.
+    webhook_delivery_log_size: int = Field(50, ge=1, le=1000)
+
     @field_validator("database_url")
     @classmethod
     def _normalise_database_url(cls, value: str) -> str:
         return normalise_database_url(value) if value else value
 
-    @field_validator("cors_allow_origins", "forwarded_allow_ips", mode="before")
+    @field_validator(
+        "cors_allow_origins", "forwarded_allow_ips", "webhook_allowed_hosts", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: object) -> object:
         if isinstance(value, str):
@@ -125,6 +149,17 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"WS_SEND_QUEUE_SIZE ({self.ws_send_queue_size}) must be at least twice "
                 f"COMMIT_BATCH_SIZE ({self.commit_batch_size})"
+            )
+        return self
+
+    @model_validator(mode="after")
+    def _lease_outlasts_an_attempt(self) -> Settings:
+        # An attempt always ends before the lease it was started under could expire, so a
+        # process that took an expired lease over never overlaps the previous owner.
+        if self.webhook_lease_seconds <= self.webhook_timeout_seconds + 1:
+            raise ValueError(
+                f"WEBHOOK_LEASE_SECONDS ({self.webhook_lease_seconds}) must exceed "
+                f"WEBHOOK_TIMEOUT_SECONDS ({self.webhook_timeout_seconds}) by more than 1"
             )
         return self
 

@@ -126,6 +126,25 @@ BROKER_CONNECTED = Gauge(
     multiprocess_mode="livemin",
 )
 
+# Webhooks ------------------------------------------------------------------------------
+
+WEBHOOK_DELIVERIES = Counter(
+    "parley_webhook_deliveries",
+    "Webhook delivery attempts by outcome: ok (2xx), http_error (another status), "
+    "network_error (connect, timeout, TLS), refused (the SSRF guard refused the address).",
+    ["outcome"],
+)
+WEBHOOK_ATTEMPT_SECONDS = Histogram(
+    "parley_webhook_attempt_seconds",
+    "Duration of one webhook delivery attempt (resolving, connecting, the answer's head).",
+    buckets=LATENCY_BUCKETS,
+)
+WEBHOOK_LAG_SECONDS = Histogram(
+    "parley_webhook_lag_seconds",
+    "From a change being committed to its webhook delivery being acknowledged (retries included).",
+    buckets=(*LATENCY_BUCKETS, 30.0, 60.0, 300.0, 1800.0, 3600.0, 21600.0),
+)
+
 # HTTP ----------------------------------------------------------------------------------
 
 HTTP_REQUESTS = Counter(

@@ -8,6 +8,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -90,3 +91,33 @@ class Mention(Base):
     seq: Mapped[int] = mapped_column(BigInteger)
     # Order of first appearance in the body.
     position: Mapped[int] = mapped_column(Integer)
+
+
+class RoomChange(Base):
+    """One entry of a room's change log: append-only, written in the transaction that makes
+    the change, and only while the room's `log_changes` is set (it has a webhook).
+
+    A message row keeps only its latest change; this keeps every one, with its kind, so a
+    webhook is delivered each change it subscribed to, in order, even when several changes
+    to one message happen before it is delivered. `part` orders the entries of one `rev`:
+    0 is the change itself, 1 the `mention` a new or edited message causes.
+    """
+
+    __tablename__ = "room_changes"
+
+    room_id: Mapped[int] = mapped_column(
+        ForeignKey("rooms.id", ondelete="CASCADE"), primary_key=True
+    )
+    rev: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    part: Mapped[int] = mapped_column(SmallInteger, primary_key=True)
+    event: Mapped[str] = mapped_column(String(32))
+    # No foreign key: messages go only with their room, which takes its log with it.
+    message_id: Mapped[int] = mapped_column(BigInteger)
+    # The message as this change left it (MessageRead JSON). NULL for a plain new message
+    # stored by the hot path, which logs only `body`: its JSON as created is rebuilt from
+    # the message's fixed fields (a plain send has no reply, mentions or reactions yet).
+    message: Mapped[str | None] = mapped_column(Text)
+    body: Mapped[str | None] = mapped_column(Text)
+    # JSON: a mention's `user_ids`, a reaction's emoji, user and whether it was added.
+    detail: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

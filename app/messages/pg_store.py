@@ -4,7 +4,9 @@ The hot path of every send, so it skips the ORM and the connection pool: the com
 one asyncpg connection, and a batch is a single statement (its own transaction, so no
 BEGIN/COMMIT round trips) that keeps the sends whose authors are members, locks the rooms in
 id order (two processes never deadlock), advances each room's `last_seq` and `last_rev` once,
-numbers the rows in arrival order (a new message's rev is its created_rev) and inserts them.
+numbers the rows in arrival order (a new message's rev is its created_rev) and inserts them,
+and for rooms with a webhook (`log_changes`, read from the locked row) appends each to the
+change log (`room_changes`) in the same statement: no cost elsewhere but an empty semi-join.
 The room row stays locked until the statement commits, so `seq` is gapless and follows
 commit order across processes, and `rev` never goes backwards.
 """
@@ -54,19 +56,25 @@ WITH input AS (
 ), bumped AS (
     UPDATE rooms r SET last_seq = r.last_seq + c.n, last_rev = r.last_rev + c.n FROM counts c
     WHERE r.id = c.room_id AND r.id IN (SELECT id FROM locked)
-    RETURNING r.id, r.last_seq, r.last_rev, c.n
+    RETURNING r.id, r.last_seq, r.last_rev, c.n, r.log_changes
 ), numbered AS (
     SELECT a.room_id, a.author_id, a.body, a.client_id,
            row_number() OVER (PARTITION BY a.room_id ORDER BY a.ord) AS k, b.last_seq,
            b.last_rev, b.n
     FROM allowed a JOIN bumped b ON b.id = a.room_id
+), inserted AS (
+    INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id,
+                          created_at, deleted)
+    SELECT room_id, last_seq - n + k, last_rev - n + k, last_rev - n + k, author_id, body,
+           client_id, $6, false
+    FROM numbered
+    RETURNING id, room_id, seq, rev, author_id, body
+), logged AS (
+    INSERT INTO room_changes (room_id, rev, part, event, message_id, body, created_at)
+    SELECT i.room_id, i.rev, 0, 'message.created', i.id, i.body, $6 FROM inserted i
+    WHERE i.room_id IN (SELECT id FROM bumped WHERE log_changes)
 )
-INSERT INTO messages (room_id, seq, rev, created_rev, author_id, body, client_id, created_at,
-                      deleted)
-SELECT room_id, last_seq - n + k, last_rev - n + k, last_rev - n + k, author_id, body,
-       client_id, $6, false
-FROM numbered
-RETURNING id, room_id, seq, rev, author_id
+SELECT id, room_id, seq, rev, author_id FROM inserted
 """
 
 EXISTING = """

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.database import defer_event, utcnow
 from app.core.errors import Conflict
 from app.delivery import events, frames
+from app.messages import changelog
 from app.messages.models import Message, Reaction
 from app.messages.reads import read_one
 from app.messages.schemas import MessageRead
@@ -26,13 +27,27 @@ class TooManyEmoji(Conflict):
 
 
 async def _changed(
-    session: AsyncSession, message: Message, author: User, rev: int | None = None
+    session: AsyncSession,
+    message: Message,
+    author: User,
+    *,
+    reaction: dict[str, object],
+    rev: int | None = None,
 ) -> MessageRead:
-    """The message changed with `rev` (by default the room's next): leave `message.updated`
-    for after the commit, and answer the message as it is now."""
+    """The message changed with `rev` (by default the room's next): log the `reaction`,
+    leave `message.updated` for after the commit, and answer the message as it is now."""
     message.rev = rev if rev is not None else await take_rev(session, message.room_id)
     await session.flush()
     result = await read_one(session, message, author)
+    await changelog.record(
+        session,
+        room_id=message.room_id,
+        rev=message.rev,
+        event=changelog.REACTION,
+        message_id=message.id,
+        message_json=result.model_dump_json(),
+        detail=reaction,
+    )
     defer_event(
         session,
         events.message_changed(
@@ -86,7 +101,8 @@ async def react(
             created_at=utcnow(),
         )
     )
-    return await _changed(session, message, author, rev)
+    added = {"emoji": emoji, "user_id": actor.id, "added": True}
+    return await _changed(session, message, author, reaction=added, rev=rev)
 
 
 async def unreact(
@@ -109,4 +125,5 @@ async def unreact(
     )
     if not removed.rowcount:  # type: ignore[attr-defined]
         return await read_one(session, message, author)
-    return await _changed(session, message, author)
+    removed_one = {"emoji": emoji, "user_id": actor.id, "added": False}
+    return await _changed(session, message, author, reaction=removed_one)

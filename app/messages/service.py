@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from app.core.database import defer_event, utcnow
 from app.core.errors import Conflict, NotFound
 from app.delivery import events, frames
-from app.messages import mentions
+from app.messages import changelog, mentions
 from app.messages.models import Mention, Message, Reaction
 from app.messages.reads import hydrate, load_mentions, read_one
 from app.messages.schemas import MessageRead
@@ -192,12 +192,25 @@ async def edit_message(
     )
     # Only people the edit adds hear of it: the others were told when they were first named.
     known = set(before.get(message.id, ()))
+    added = [user_id for user_id in mentioned if user_id not in known]
     notify_mentioned(
+        session, room_id=room_id, author_id=actor.id, user_ids=added, message_json=message_json
+    )
+    await changelog.record(
         session,
         room_id=room_id,
-        author_id=actor.id,
-        user_ids=[user_id for user_id in mentioned if user_id not in known],
+        rev=message.rev,
+        event=changelog.MESSAGE_UPDATED,
+        message_id=message.id,
         message_json=message_json,
+    )
+    await changelog.record_mention(
+        session,
+        room_id=room_id,
+        rev=message.rev,
+        message_id=message.id,
+        message_json=message_json,
+        user_ids=[user_id for user_id in added if user_id != actor.id],
     )
     return result
 
@@ -222,7 +235,7 @@ async def delete_message(session: AsyncSession, actor: User, room_id: int, messa
     """Soft delete: the body is emptied and `deleted` set; the seq stays taken."""
     _room, membership = await get_membership(session, room_id, actor.id)
     await lock_room(session, room_id)
-    message, _author = await load_message(session, room_id, message_id)
+    message, author = await load_message(session, room_id, message_id)
     permissions.ensure_can_delete_message(membership, message.author_id)
     if message.deleted:
         return
@@ -233,6 +246,15 @@ async def delete_message(session: AsyncSession, actor: User, room_id: int, messa
     # A tombstone keeps nothing of what it said: its reactions and mentions go with the body.
     await session.execute(delete(Reaction).where(Reaction.message_id == message.id))
     await session.execute(delete(Mention).where(Mention.message_id == message.id))
+    if await changelog.logging_changes(session, room_id):
+        await changelog.record(
+            session,
+            room_id=room_id,
+            rev=message.rev,
+            event=changelog.MESSAGE_DELETED,
+            message_id=message.id,
+            message_json=(await read_one(session, message, author)).model_dump_json(),
+        )
     frame = frames.message_deleted(
         room_id=room_id, message_id=message.id, seq=message.seq, rev=message.rev
     )

@@ -22,7 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core.database import utcnow
 from app.core.errors import DomainError
-from app.messages.models import Message
+from app.messages import changelog
+from app.messages.models import Message, RoomChange
 from app.messages.sends import (
     Batch,
     NewMessage,
@@ -95,7 +96,7 @@ async def _store(
     for index in batch.to_store:
         by_room[sends[index].room_id].append(index)
 
-    numbers = await _allocate_numbers(session, by_room)
+    numbers, logging = await _allocate_numbers(session, by_room)
     if numbers:
         now = utcnow()
         chosen = [(index, sends[index], seq, rev) for index, (seq, rev) in numbers.items()]
@@ -117,36 +118,55 @@ async def _store(
                 for _, send, seq, rev in chosen
             ],
         )
-        for (index, _, seq, rev), message_id in zip(chosen, result.scalars(), strict=True):
+        ids = list(result.scalars())
+        for (index, _, seq, rev), message_id in zip(chosen, ids, strict=True):
             batch.stored(index, message_id=message_id, seq=seq, rev=rev, created_at=now)
+        logged = [
+            {
+                "room_id": send.room_id,
+                "rev": rev,
+                "part": 0,
+                "event": changelog.MESSAGE_CREATED,
+                "message_id": message_id,
+                "body": send.body,
+                "created_at": now,
+            }
+            for (_, send, _, rev), message_id in zip(chosen, ids, strict=True)
+            if send.room_id in logging
+        ]
+        if logged:
+            await session.execute(insert(RoomChange), logged)
     return batch.finish()
 
 
 async def _allocate_numbers(
     session: AsyncSession, by_room: dict[int, list[int]]
-) -> dict[int, tuple[int, int]]:
+) -> tuple[dict[int, tuple[int, int]], set[int]]:
     """Advance each room's last_seq and last_rev once for all its sends;
-    {send index: (seq, rev)}."""
+    {send index: (seq, rev)}, and the rooms that log their changes (read under the lock)."""
     numbers: dict[int, tuple[int, int]] = {}
+    logging: set[int] = set()
     # Rooms in a fixed order, so that two writers never wait on each other's locks.
     for room_id in sorted(by_room):
         indexes = by_room[room_id]
-        last_seq, last_rev = (
+        last_seq, last_rev, log_changes = (
             await session.execute(
                 update(Room)
                 .where(Room.id == room_id)
                 .values(
                     last_seq=Room.last_seq + len(indexes), last_rev=Room.last_rev + len(indexes)
                 )
-                .returning(Room.last_seq, Room.last_rev)
+                .returning(Room.last_seq, Room.last_rev, Room.log_changes)
                 .execution_options(synchronize_session=False)
             )
         ).one()
+        if log_changes:
+            logging.add(room_id)
         first_seq = last_seq - len(indexes) + 1
         first_rev = last_rev - len(indexes) + 1
         for offset, index in enumerate(indexes):
             numbers[index] = (first_seq + offset, first_rev + offset)
-    return numbers
+    return numbers, logging
 
 
 async def _existing(

@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from app.core.database import utcnow
 from app.core.errors import DomainError
 from app.delivery import events, frames
-from app.messages import mentions
+from app.messages import changelog, mentions
 from app.messages.models import Message
 from app.messages.reads import hydrate, message_read, read_one
 from app.messages.schemas import MessageRead
@@ -166,6 +166,23 @@ async def _store(session: AsyncSession, send: NewMessage, reply_to: int | None) 
     await mentions.record(session, message, mentioned)
     author = UserRead.model_validate_json(send.author_json)
     message_json = message_read(message, author, mentions=mentioned).model_dump_json()
+    others = [user_id for user_id in mentioned if user_id != send.author_id]
+    await changelog.record(
+        session,
+        room_id=send.room_id,
+        rev=rev,
+        event=changelog.MESSAGE_CREATED,
+        message_id=message.id,
+        message_json=message_json,
+    )
+    await changelog.record_mention(
+        session,
+        room_id=send.room_id,
+        rev=rev,
+        message_id=message.id,
+        message_json=message_json,
+        user_ids=others,
+    )
     after: list[events.Event] = []
     if root is not None:
         # The reply took `rev`; its root takes the next one, so subscribers get the reply's
@@ -177,6 +194,14 @@ async def _store(session: AsyncSession, send: NewMessage, reply_to: int | None) 
         root_author = await session.get(User, root.author_id)
         assert root_author is not None  # authors go only with their messages (cascade)
         root_json = (await read_one(session, root, root_author)).model_dump_json()
+        await changelog.record(
+            session,
+            room_id=root.room_id,
+            rev=root.rev,
+            event=changelog.MESSAGE_UPDATED,
+            message_id=root.id,
+            message_json=root_json,
+        )
         after.append(
             events.message_changed(
                 room_id=root.room_id,
@@ -186,11 +211,7 @@ async def _store(session: AsyncSession, send: NewMessage, reply_to: int | None) 
             )
         )
     mention_frame = frames.mention(room_id=send.room_id, message_json=message_json)
-    after.extend(
-        events.user_frame(user_id=user_id, frame=mention_frame)
-        for user_id in mentioned
-        if user_id != send.author_id
-    )
+    after.extend(events.user_frame(user_id=user_id, frame=mention_frame) for user_id in others)
     return Stored(message.id, send.room_id, seq, rev, message_json, True, tuple(after))
 
 

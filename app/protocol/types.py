@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, StrictInt, StringConstraints
 
@@ -71,3 +71,25 @@ Rev = Annotated[StrictInt, Field(ge=0, le=BIGINT_MAX)]
 MessageId = Annotated[StrictInt, Field(ge=1, le=BIGINT_MAX)]
 # A client's label for a frame, echoed on the replies and errors about it.
 Ref = str | int | None
+
+# Webhooks (REST only). What a webhook may subscribe to; the URL's other rules (scheme, the
+# address it resolves to) are the server's SSRF guard's.
+WebhookEvent = Literal[
+    "message.created", "message.updated", "message.deleted", "reaction", "mention"
+]
+MAX_WEBHOOK_URL_LENGTH = 2048
+WebhookUrl = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_WEBHOOK_URL_LENGTH),
+    Storable,
+]
+
+
+def _distinct(events: list[str]) -> list[str]:
+    """Each event once, in the order first given."""
+    return list(dict.fromkeys(events))
+
+
+WebhookEvents = Annotated[
+    list[WebhookEvent], Field(min_length=1, max_length=5), AfterValidator(_distinct)
+]

@@ -3,7 +3,8 @@ from __future__ import annotations
 from datetime import datetime
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, CheckConstraint, ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, CheckConstraint, ForeignKey, String
+from sqlalchemy import false as sa_false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.core.database import Base, utcnow
@@ -49,6 +50,10 @@ class Room(Base):
     # "dm": a direct conversation of exactly two people, named `dm:<low id>:<high id>` (a
     # name no client can choose: names allow no `:`), whose unique name_key keeps it one.
     kind: Mapped[str] = mapped_column(String(8), default=RoomKind.ROOM.value, server_default="room")
+    # Whether changes to the room's messages are also appended to `room_changes` (the change
+    # log webhooks are delivered from): true while the room has a webhook. Read under the row
+    # lock every change takes, so a change and a webhook's creation never miss each other.
+    log_changes: Mapped[bool] = mapped_column(Boolean, default=False, server_default=sa_false())
 
 
 class Membership(Base):

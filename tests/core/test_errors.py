@@ -37,6 +37,8 @@ BODIES: dict[str, Any] = {
     "MessageUpdate": {"body": "edited"},
     "DirectMessageCreate": {"user_id": 2},
     "BotCreate": {"username": "outage_bot"},
+    "WebhookCreate": {"url": "https://hooks.example.com/parley", "events": ["mention"]},
+    "WebhookUpdate": {"state": "active"},
 }
 PATH_VALUES = {"emoji": "%F0%9F%91%8D"}
 QUERY_VALUES = {"string": "hello", "integer": 1}

@@ -1,0 +1,75 @@
+"""Webhook tests: a receiver on 127.0.0.1 (allowed by WEBHOOK_ALLOWED_HOSTS), and an app
+whose delivery worker runs (its own engine on the run's live database, so it commits for
+real), with small intervals so that retries take milliseconds."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from app.core.config import Settings
+from app.main import create_app
+from tests.conftest import make_settings
+from tests.support.users import UserFactory
+from tests.support.webhook_receiver import Receiver
+
+FAST: dict[str, Any] = {
+    "webhook_allowed_hosts": ["127.0.0.1"],
+    "webhook_poll_interval_seconds": 0.2,
+    "webhook_backoff_base_seconds": 0.05,
+    "webhook_backoff_max_seconds": 0.2,
+    "webhook_timeout_seconds": 3.0,
+    "webhook_lease_seconds": 5.0,
+    "webhook_max_failures": 50,
+}
+
+
+@pytest.fixture
+def settings(database_url: str, tmp_path: Path) -> Settings:
+    return make_settings(database_url, tmp_path / "data", **FAST)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    hook = await Receiver().start()
+    try:
+        yield hook
+    finally:
+        if hook.hold is not None:
+            hook.hold.set()
+        await hook.stop()
+
+
+DeliveringApp = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
+
+
+@pytest.fixture
+def delivering_app(live_database: str, tmp_path: Path) -> DeliveringApp:
+    """Start an app that delivers webhooks (its worker runs on the live database), with
+    settings changed by keyword; a client of it."""
+
+    @asynccontextmanager
+    async def start(**overrides: Any) -> AsyncIterator[httpx.AsyncClient]:
+        app = create_app(make_settings(live_database, tmp_path / "live", **{**FAST, **overrides}))
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://parley.test") as c:
+                yield c
+
+    return start
+
+
+@pytest.fixture
+async def delivering(delivering_app: DeliveringApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with delivering_app() as client:
+        yield client
+
+
+@pytest.fixture
+def people(delivering: httpx.AsyncClient) -> UserFactory:
+    return UserFactory(delivering)
