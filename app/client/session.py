@@ -257,19 +257,21 @@ class Session:
         await self._send_frame(frame)
         return done
 
-    async def react(self, room_id: int, message_id: int, emoji: str, *, on: bool = True) -> None:
+    # These are sent now or not at all: False when there is no open socket.
+
+    async def react(self, room_id: int, message_id: int, emoji: str, *, on: bool = True) -> bool:
         frame: frames.React | frames.Unreact = (
             frames.React(type="react", room_id=room_id, message_id=message_id, emoji=emoji)
             if on
             else frames.Unreact(type="unreact", room_id=room_id, message_id=message_id, emoji=emoji)
         )
-        await self._send_frame(frame)
+        return await self._send_frame(frame)
 
-    async def typing(self, room_id: int) -> None:
-        await self._send_frame(frames.Typing(type="typing", room_id=room_id))
+    async def typing(self, room_id: int) -> bool:
+        return await self._send_frame(frames.Typing(type="typing", room_id=room_id))
 
-    async def read(self, room_id: int, seq: int) -> None:
-        await self._send_frame(frames.Read(type="read", room_id=room_id, seq=seq))
+    async def read(self, room_id: int, seq: int) -> bool:
+        return await self._send_frame(frames.Read(type="read", room_id=room_id, seq=seq))
 
     async def subscribe(self, room_id: int, since_rev: int = 0) -> None:
         """Add a room (replayed after `since_rev`); it is resumed after every reconnect."""
