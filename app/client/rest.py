@@ -32,7 +32,7 @@ logger = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 # Renew the access token this long before it expires, so no call ever carries a stale one.
-REFRESH_MARGIN = 30.0
+REFRESH_MARGIN = 60.0
 
 
 class ParleyError(Exception):
