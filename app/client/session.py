@@ -5,9 +5,9 @@ room by `since_rev` (paging `GET …/changes` when the replay was incomplete). S
 through an outbox keyed by `client_id`: a send stays there until its `ack`, and is sent
 again with the same `client_id` after a reconnect, so the server stores it once. The
 access token is renewed before it expires and swapped in band (`auth`); a `rate_limited`
-error is honoured by resending after `retry_after`. `async for event in session` yields
-typed frames (`app.client.models`) plus `Connected` / `Disconnected` / `LoggedOut` /
-`SendFailed` / `CaughtUp`.
+or `unavailable` error is honoured by resending after `retry_after`. `async for event in
+session` yields typed frames (`app.client.models`) plus `Connected` / `Disconnected` /
+`LoggedOut` / `SendFailed` / `CaughtUp`.
 """
 
 from __future__ import annotations
@@ -61,6 +61,9 @@ MAX_FRAME = 2**20
 EVENT_QUEUE_MAX = 10_000
 CHANGES_PAGE = 1000
 SUBSCRIBE_REF = "subscribe:"
+# Refusals for now, not for good: the send stays in the outbox and goes again (same
+# client_id) after `retry_after`, or after the reconnect if the server was going away.
+RETRIED = ("rate_limited", "unavailable")
 
 
 @dataclass
@@ -540,7 +543,7 @@ class Session:
         if pending is None:
             self._emit(frame)
             return
-        if frame.code == "rate_limited":
+        if frame.code in RETRIED:
             delay = frame.retry_after if frame.retry_after is not None else 1.0
             pending.not_before = asyncio.get_running_loop().time() + delay
             self._later(delay, pending.frame.client_id)

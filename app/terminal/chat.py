@@ -44,6 +44,7 @@ from app.client.models import (
     Unsubscribed,
     User,
 )
+from app.client.session import RETRIED
 from app.terminal import render
 from app.terminal.ui import Terminal
 from app.terminal.view import RoomView
@@ -254,7 +255,7 @@ class Chat:
 
     def _on_error(self, frame: ErrorFrame) -> None:
         ref = frame.ref if isinstance(frame.ref, str) else None
-        if frame.code == "rate_limited" and ref in self.session.pending:
+        if frame.code in RETRIED and ref in self.session.pending:
             return  # the session sends it again after `retry_after`
         if ref == "auth":
             logger.info("the server refused the renewed token: %s", frame.detail)

@@ -21,6 +21,7 @@ from app.client.models import (
     Ack,
     Connected,
     Disconnected,
+    ErrorFrame,
     Event,
     Hello,
     LoggedOut,
@@ -219,4 +220,30 @@ async def test_without_relogin_a_revoked_login_ends_the_session() -> None:
                 events = [event async for event in session]
         assert any(isinstance(e, LoggedOut) for e in events)
         assert isinstance(events[-1], Disconnected)
+        await client.aclose()
+
+
+async def test_a_send_the_server_could_not_take_just_now_is_sent_again() -> None:
+    async def script(ws: ServerConnection, socket: int) -> None:
+        frame = await fake.read(ws)  # refused for now: a dependency is down, or shutting down
+        unavailable = ErrorFrame(
+            code="unavailable",
+            detail="The server is shutting down; retry with the same client_id.",
+            retry_after=0.05,
+            ref=frame["ref"],
+        )
+        await ws.send(unavailable.model_dump_json())
+        frame = await fake.read(ws)
+        await ws.send(Ack(client_id=frame["client_id"], message=stored(frame, 1)).model_dump_json())
+        await ws.wait_closed()
+
+    async with running(script) as fake:
+        client = ParleyClient(f"http://127.0.0.1:{fake.port}", tokens=TOKENS)
+        async with client.session(backoff=Backoff(base=0.01)) as session:
+            await until(session, Connected)
+            done = await session.send(5, "again")
+            async with asyncio.timeout(5):
+                assert (await done).body == "again"
+        sent = fake.sent(1, "send")
+        assert [f["client_id"] for f in sent] == [sent[0]["client_id"]] * 2
         await client.aclose()
