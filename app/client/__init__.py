@@ -5,7 +5,15 @@ can build on it the same way.
 """
 
 from app.client.models import Event, Message, Room, Tokens, User
-from app.client.rest import ApiError, NotLoggedIn, ParleyClient, ParleyError, Unreachable
+from app.client.rest import (
+    ApiError,
+    NotLoggedIn,
+    ParleyClient,
+    ParleyError,
+    SessionRevoked,
+    TokenStore,
+    Unreachable,
+)
 from app.client.session import Backoff, Session
 
 __all__ = [
@@ -18,6 +26,8 @@ __all__ = [
     "ParleyError",
     "Room",
     "Session",
+    "SessionRevoked",
+    "TokenStore",
     "Tokens",
     "Unreachable",
     "User",

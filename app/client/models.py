@@ -40,12 +40,14 @@ __all__ = [
     "Ack",
     "AnyServerFrame",
     "Authenticated",
+    "CaughtUp",
     "ChangesPage",
     "Connected",
     "Disconnected",
     "ErrorFrame",
     "Event",
     "Hello",
+    "LoggedOut",
     "Member",
     "Mention",
     "Message",
@@ -115,13 +117,34 @@ class Disconnected(BaseModel):
     retry_in: float
 
 
+class LoggedOut(BaseModel):
+    """The server no longer accepts the session's refresh token (logged out elsewhere,
+    revoked, expired). A session made with `relogin=True` waits for the client's next
+    `login` and then reconnects and resumes, outbox and all; otherwise it ends."""
+
+    type: Literal["logged_out"] = "logged_out"
+    reason: str
+
+
 class SendFailed(BaseModel):
     """The server refused one of our sends for good (it is not retried)."""
 
     type: Literal["send.failed"] = "send.failed"
     client_id: str
+    room_id: int
+    body: str
     code: str
     detail: str
 
 
-Event = AnyServerFrame | Connected | Disconnected | SendFailed
+class CaughtUp(BaseModel):
+    """After a `subscribed` with `complete: false`, the session paged the missed changes
+    from `GET …/changes` and emitted each as `message.updated`: this says the paging is
+    done and the room is complete up to `last_rev` (live frames follow)."""
+
+    type: Literal["caught_up"] = "caught_up"
+    room_id: int
+    last_rev: int
+
+
+Event = AnyServerFrame | Connected | Disconnected | LoggedOut | SendFailed | CaughtUp

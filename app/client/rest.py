@@ -7,8 +7,9 @@ import logging
 import math
 import time
 from collections.abc import Iterable
+from contextlib import AbstractAsyncContextManager
 from types import TracebackType
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
 from urllib.parse import quote
 
 import httpx
@@ -24,12 +25,15 @@ from app.client.models import (
     User,
 )
 
+if TYPE_CHECKING:
+    from app.client.session import Session
+
 logger = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 
 # Renew the access token this long before it expires, so no call ever carries a stale one.
-REFRESH_MARGIN = 30.0
+REFRESH_MARGIN = 60.0
 
 
 class ParleyError(Exception):
@@ -52,6 +56,38 @@ class Unreachable(ParleyError):
 
 class NotLoggedIn(ParleyError):
     """A call needs tokens and the client has none (or the session was revoked)."""
+
+
+class SessionRevoked(NotLoggedIn):
+    """The server no longer accepts the refresh token (logged out elsewhere, revoked,
+    expired): only a new `login` helps. `detail` is the server's reason."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail)
+        self.detail = detail
+
+
+class TokenStore(Protocol):
+    """Where a client keeps its refresh token between runs, shared by every process that
+    logs in as the same account. Refresh tokens rotate on every use and a rotated one
+    presented again revokes the session, so the client spends the *latest* saved token,
+    holding `locked()` from reading it to saving its successor."""
+
+    def locked(self) -> AbstractAsyncContextManager[object]:
+        """Exclusive against other processes sharing the store."""
+        ...
+
+    def load(self) -> str | None:
+        """The latest refresh token saved for this account, if any."""
+        ...
+
+    def save(self, tokens: Tokens) -> None:
+        """Keep `tokens.refresh_token` (called after every login and refresh)."""
+        ...
+
+
+# A refused refresh means the session is over (not a passing fault worth retrying).
+_REFRESH_REFUSED = (400, 401, 403, 422)
 
 
 def _detail(response: httpx.Response) -> str:
@@ -77,8 +113,12 @@ class ParleyClient:
 
     `async with ParleyClient("http://host:8000") as client: await client.login(u, p)`, or
     for a bot `ParleyClient("http://host:8000", api_key="pk_…")` (no login).
-    Every authorized call renews the access token shortly before it expires, and once
-    more if the server answers 401 anyway; refresh tokens rotate as the contract says.
+    Every authorized call renews the access token shortly before it expires (
+    `refresh_margin` seconds, or at half-life for short-lived tokens), and once more if the
+    server answers 401 anyway; refresh tokens rotate as the contract says. With a `store`
+    the refresh token outlives the process (`resume` starts from it) and processes that
+    share it take turns. A refused refresh raises `SessionRevoked` and drops the tokens
+    until the next `login`.
     """
 
     def __init__(
@@ -90,17 +130,23 @@ class ParleyClient:
         timeout: float = 10.0,
         refresh_margin: float = REFRESH_MARGIN,
         transport: httpx.AsyncBaseTransport | None = None,
+        store: TokenStore | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, timeout=timeout, transport=transport)
         self._tokens: Tokens | None = None
         self._expires_at = 0.0
+        self._lifetime = 0.0
         self.refresh_margin = refresh_margin
+        self.store = store
+        self._logged_in = asyncio.Event()
         # One refresh at a time: a rotated refresh token presented twice revokes the session.
         self._refresh_lock = asyncio.Lock()
         # A bot's API key: sent as the bearer token everywhere; it does not expire, so it is
         # never refreshed (a 401 means its owner rotated or deleted it).
         self.api_key = api_key
+        if api_key is not None:
+            self._logged_in.set()
         if tokens is not None:
             self._set_tokens(tokens)
 
@@ -133,15 +179,34 @@ class ParleyClient:
         return self._tokens.access_token
 
     @property
+    def logged_in(self) -> bool:
+        return self.api_key is not None or self._tokens is not None
+
+    async def wait_logged_in(self) -> None:
+        """Until the client has tokens (after a `SessionRevoked`: until the next login)."""
+        await self._logged_in.wait()
+
+    @property
     def expires_in(self) -> float:
         """Seconds until the access token expires (by our clock)."""
         if self.api_key is not None:
             return math.inf
         return self._expires_at - time.monotonic()
 
+    @property
+    def renew_in(self) -> float:
+        """Seconds until `fresh_token` will renew the access token."""
+        return self.expires_in - min(self.refresh_margin, self._lifetime / 2)
+
     def _set_tokens(self, tokens: Tokens) -> None:
         self._tokens = tokens
+        self._lifetime = tokens.expires_in
         self._expires_at = time.monotonic() + tokens.expires_in
+        self._logged_in.set()
+
+    def _drop_tokens(self) -> None:
+        self._tokens = None
+        self._logged_in.clear()
 
     async def signup(self, username: str, password: str, display_name: str | None = None) -> User:
         body = {"username": username, "password": password}
@@ -155,29 +220,54 @@ class ParleyClient:
         )
         tokens = Tokens.model_validate(data)
         self._set_tokens(tokens)
+        if self.store is not None:
+            self.store.save(tokens)
         return tokens
+
+    async def resume(self, refresh_token: str) -> Tokens:
+        """Log in with a refresh token saved earlier (the store's latest wins if newer);
+        raises `SessionRevoked` if the server no longer accepts it."""
+        self._set_tokens(Tokens(access_token="", refresh_token=refresh_token, expires_in=0))
+        return await self.refresh()
 
     async def refresh(self, stale: str | None = None) -> Tokens:
         """Rotate the tokens (unless `stale` was already replaced by another caller)."""
         if self.api_key is not None:
-            raise ApiError(401, "The API key was refused: it was rotated or its bot deleted.")
+            # Nothing to renew: the server refused the key (rotated, or its bot deleted), and
+            # only a new key helps, so the session ends as for a revoked login.
+            raise SessionRevoked("The API key was refused: it was rotated or its bot deleted.")
         async with self._refresh_lock:
             if self._tokens is None:
                 raise NotLoggedIn("log in first")
             if stale is not None and self._tokens.access_token != stale:
                 return self._tokens
-            data = await self._call(
-                "POST", "/auth/refresh", json={"refresh_token": self._tokens.refresh_token}
-            )
-            tokens = Tokens.model_validate(data)
-            self._set_tokens(tokens)
-            logger.debug("access token renewed")
-            return tokens
+            if self.store is None:
+                return await self._rotate(self._tokens.refresh_token)
+            async with self.store.locked():
+                # Another process may have rotated the shared token since we last read it.
+                return await self._rotate(self.store.load() or self._tokens.refresh_token)
+
+    async def _rotate(self, refresh_token: str) -> Tokens:
+        try:
+            data = await self._call("POST", "/auth/refresh", json={"refresh_token": refresh_token})
+        except ApiError as exc:
+            if exc.status not in _REFRESH_REFUSED:
+                raise
+            self._drop_tokens()
+            logger.info("the session ended: %s", exc.detail)
+            raise SessionRevoked(exc.detail) from exc
+        tokens = Tokens.model_validate(data)
+        self._set_tokens(tokens)
+        if self.store is not None:
+            self.store.save(tokens)
+        logger.debug("access token renewed")
+        return tokens
 
     async def fresh_token(self) -> str:
-        """An access token good for at least `refresh_margin` more seconds."""
+        """An access token good for at least `refresh_margin` more seconds (or half its
+        lifetime, for tokens that live less than twice that)."""
         token = self.access_token
-        if self.expires_in <= self.refresh_margin:
+        if self.renew_in <= 0:
             await self.refresh(stale=token)
         return self.access_token
 
@@ -187,7 +277,7 @@ class ParleyClient:
         await self._authorized(
             "POST", "/auth/logout", json={"refresh_token": self._tokens.refresh_token}
         )
-        self._tokens = None
+        self._drop_tokens()
 
     async def me(self) -> User:
         return User.model_validate(await self._authorized("GET", "/users/me"))
@@ -326,7 +416,7 @@ class ParleyClient:
             return "wss://" + self.base_url.removeprefix("https://") + "/ws"
         return "ws://" + self.base_url.removeprefix("http://") + "/ws"
 
-    def session(self, rooms: Iterable[int] = (), **options: Any) -> Any:
+    def session(self, rooms: Iterable[int] = (), **options: Any) -> Session:
         """A WebSocket `Session` subscribed to `rooms` (see `app.client.session`)."""
         from app.client.session import Session
 

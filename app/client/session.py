@@ -5,8 +5,9 @@ room by `since_rev` (paging `GET …/changes` when the replay was incomplete). S
 through an outbox keyed by `client_id`: a send stays there until its `ack`, and is sent
 again with the same `client_id` after a reconnect, so the server stores it once. The
 access token is renewed before it expires and swapped in band (`auth`); a `rate_limited`
-error is honoured by resending after `retry_after`. `async for event in session` yields
-typed frames (`app.client.models`) plus `Connected` / `Disconnected` / `SendFailed`.
+or `unavailable` error is honoured by resending after `retry_after`. `async for event in
+session` yields typed frames (`app.client.models`) plus `Connected` / `Disconnected` /
+`LoggedOut` / `SendFailed` / `CaughtUp`.
 """
 
 from __future__ import annotations
@@ -27,11 +28,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidSta
 from app.client.models import (
     Ack,
     Authenticated,
+    CaughtUp,
     Connected,
     Disconnected,
     ErrorFrame,
     Event,
     Hello,
+    LoggedOut,
     Message,
     MessageDeleted,
     MessageFrame,
@@ -39,8 +42,10 @@ from app.client.models import (
     Pong,
     Reacted,
     RoomDeleted,
+    RoomLeft,
     SendFailed,
     Subscribed,
+    Unsubscribed,
 )
 from app.client.rest import ApiError, NotLoggedIn, ParleyClient, ParleyError
 from app.protocol import client as frames
@@ -56,6 +61,9 @@ MAX_FRAME = 2**20
 EVENT_QUEUE_MAX = 10_000
 CHANGES_PAGE = 1000
 SUBSCRIBE_REF = "subscribe:"
+# Refusals for now, not for good: the send stays in the outbox and goes again (same
+# client_id) after `retry_after`, or after the reconnect if the server was going away.
+RETRIED = ("rate_limited", "unavailable")
 
 
 @dataclass
@@ -107,8 +115,13 @@ class Session:
         *,
         since_rev: dict[int, int] | None = None,
         backoff: Backoff | None = None,
+        relogin: bool = False,
     ) -> None:
+        """`since_rev` resumes rooms from a known change number; `relogin` keeps the
+        session (rooms, outbox) through a revoked login until the client logs in again,
+        instead of ending it."""
         self.client = client
+        self.relogin = relogin
         self.rooms: dict[int, RoomState] = {}
         # A room without a known rev replays from 0 (its whole recent history, up to
         # REPLAY_LIMIT then paged), so the session's view starts complete.
@@ -166,9 +179,19 @@ class Session:
         the wait with `asyncio.timeout`)."""
         await self._live.wait()
 
+    async def wait_sent(self) -> None:
+        """Until every queued send is acknowledged or refused (bound it with a timeout)."""
+        waiting = [p.done for p in self._outbox.values()]
+        if waiting:
+            await asyncio.wait(waiting)
+
     @property
     def connected(self) -> bool:
         return self._ws is not None
+
+    def live(self, room_id: int) -> bool:
+        """The room's subscription is live on the open socket (its replay has come)."""
+        return self.connected and room_id in self.rooms and room_id not in self._awaiting
 
     @property
     def pending(self) -> list[str]:
@@ -237,27 +260,39 @@ class Session:
         await self._send_frame(frame)
         return done
 
-    async def react(self, room_id: int, message_id: int, emoji: str, *, on: bool = True) -> None:
+    # These are sent now or not at all: False when there is no open socket.
+
+    async def react(self, room_id: int, message_id: int, emoji: str, *, on: bool = True) -> bool:
         frame: frames.React | frames.Unreact = (
             frames.React(type="react", room_id=room_id, message_id=message_id, emoji=emoji)
             if on
             else frames.Unreact(type="unreact", room_id=room_id, message_id=message_id, emoji=emoji)
         )
-        await self._send_frame(frame)
+        return await self._send_frame(frame)
 
-    async def typing(self, room_id: int) -> None:
-        await self._send_frame(frames.Typing(type="typing", room_id=room_id))
+    async def typing(self, room_id: int) -> bool:
+        return await self._send_frame(frames.Typing(type="typing", room_id=room_id))
 
-    async def read(self, room_id: int, seq: int) -> None:
-        await self._send_frame(frames.Read(type="read", room_id=room_id, seq=seq))
+    async def read(self, room_id: int, seq: int) -> bool:
+        return await self._send_frame(frames.Read(type="read", room_id=room_id, seq=seq))
 
     async def subscribe(self, room_id: int, since_rev: int = 0) -> None:
+        """Add a room (replayed after `since_rev`); it is resumed after every reconnect."""
         self.rooms.setdefault(room_id, RoomState(last_rev=since_rev))
-        await self._subscribe(room_id)
+        if self.connected:
+            self._awaiting.add(room_id)
+            self._live.clear()
+            await self._subscribe(room_id)
 
     async def unsubscribe(self, room_id: int) -> None:
-        self.rooms.pop(room_id, None)
+        self._forget(room_id)
         await self._send_frame(frames.Unsubscribe(type="unsubscribe", room_id=room_id))
+
+    def _forget(self, room_id: int) -> None:
+        self.rooms.pop(room_id, None)
+        self._awaiting.discard(room_id)
+        if not self._awaiting and self.connected:
+            self._live.set()
 
     async def _send_frame(self, frame: frames.ClientFrame) -> bool:
         """Send now if connected; False if not (the outbox keeps what must not be lost)."""
@@ -287,9 +322,10 @@ class Session:
         while not self._stopping:
             try:
                 token = await self.client.fresh_token()
-            except NotLoggedIn:
-                self._end("not logged in")
-                return
+            except NotLoggedIn as exc:
+                if not await self._logged_out(str(exc) or "not logged in"):
+                    return
+                continue
             except ParleyError as exc:
                 await self._retry_later(f"cannot renew the session: {exc}", None)
                 continue
@@ -300,13 +336,26 @@ class Session:
             if renew:
                 try:
                     await self.client.refresh(stale=token)
-                except ApiError as exc:
-                    if exc.status == 401:  # the session is revoked: nothing to resume
-                        self._end("session revoked", code)
+                except NotLoggedIn as exc:  # the session is revoked: only a login helps
+                    if self.relogin:
+                        self._emit(Disconnected(reason=reason, code=code, retry_in=0))
+                    if not await self._logged_out(str(exc) or "session revoked", code):
                         return
+                    continue
                 except ParleyError:
                     pass
             await self._retry_later(reason, code)
+
+    async def _logged_out(self, reason: str, code: int | None = None) -> bool:
+        """The login is gone: wait for a new one (True) or end the session (False)."""
+        self._emit(LoggedOut(reason=reason))
+        if not self.relogin:
+            self._end(reason, code)
+            return False
+        logger.info("logged out (%s); waiting for a new login", reason)
+        await self.client.wait_logged_in()
+        self._backoff.reset()
+        return True
 
     async def _retry_later(self, reason: str, code: int | None) -> None:
         delay = self._backoff.next_delay()
@@ -394,7 +443,7 @@ class Session:
     async def _renew_in_band(self) -> None:
         """Refresh the access token before it expires and hand it to the open socket."""
         while True:
-            await asyncio.sleep(max(self.client.expires_in - self.client.refresh_margin, 0.5))
+            await asyncio.sleep(max(self.client.renew_in, 0.5))
             try:
                 await self.client.fresh_token()
             except ParleyError as exc:
@@ -447,13 +496,18 @@ class Session:
                 state.last_rev = max(state.last_rev, frame.last_rev)
                 if not frame.complete:
                     await self._page_changes(frame.room_id, frame.last_rev)
+                    self._emit(CaughtUp(room_id=frame.room_id, last_rev=state.last_rev))
             self._awaiting.discard(frame.room_id)
             if not self._awaiting:
                 self._live.set()
         elif isinstance(frame, ErrorFrame):
             self._on_error(frame)
-        elif isinstance(frame, RoomDeleted):
-            self.rooms.pop(frame.room_id, None)
+        elif isinstance(frame, RoomDeleted | RoomLeft):
+            self._forget(frame.room_id)
+            self._emit(frame)
+        elif isinstance(frame, Unsubscribed):
+            if frame.reason != "requested":  # left or removed: nothing to resume
+                self._forget(frame.room_id)
             self._emit(frame)
         elif isinstance(frame, Authenticated | Pong):
             pass
@@ -489,7 +543,7 @@ class Session:
         if pending is None:
             self._emit(frame)
             return
-        if frame.code == "rate_limited":
+        if frame.code in RETRIED:
             delay = frame.retry_after if frame.retry_after is not None else 1.0
             pending.not_before = asyncio.get_running_loop().time() + delay
             self._later(delay, pending.frame.client_id)
@@ -501,5 +555,11 @@ class Session:
             pending.done.set_exception(ApiError(400, f"{frame.code}: {frame.detail}"))
             pending.done.exception()  # the caller may not await it; don't warn
         self._emit(
-            SendFailed(client_id=pending.frame.client_id, code=frame.code, detail=frame.detail)
+            SendFailed(
+                client_id=pending.frame.client_id,
+                room_id=pending.frame.room_id,
+                body=pending.frame.body,
+                code=frame.code,
+                detail=frame.detail,
+            )
         )

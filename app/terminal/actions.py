@@ -1,12 +1,14 @@
-"""What the slash commands do. Rooms are found and joined over REST; the live side (the
-socket, the room on screen) belongs to `chat.Chat`."""
+"""What the slash commands do. Rooms are found and joined over REST (`chat.client`, a
+`ParleyClient`); the live side (the session, the room on screen) belongs to `chat.Chat`."""
 
 from __future__ import annotations
 
+from app.client.models import Message
 from app.terminal import commands, render
-from app.terminal.api import Message
 from app.terminal.chat import Chat
 from app.terminal.view import RoomView
+
+REPLIES_SHOWN = 200
 
 
 async def perform(chat: Chat, action: commands.Action) -> None:
@@ -43,40 +45,40 @@ async def perform(chat: Chat, action: commands.Action) -> None:
 async def list_rooms(chat: Chat) -> None:
     rooms = await chat.fetch_rooms()
     view = chat.current
-    for room in rooms:
-        if view is not None and room["id"] == view.id and view.last_seq >= room["last_seq"]:
-            room["unread_count"] = 0  # all shown; our read marker may still be on its way
-    chat.ui.show(render.room_list(rooms, view.id if view else None))
+    # All shown of the room on screen: read, though our read marker may be on its way.
+    shown = {view.id: view.last_seq} if view is not None else {}
+    all_read = next((r.id for r in rooms if shown.get(r.id, -1) >= r.last_seq), None)
+    chat.ui.show(render.room_list(rooms, view.id if view else None, all_read=all_read))
 
 
 async def join(chat: Chat, name: str) -> None:
     rooms = await chat.fetch_rooms()
-    room = next((r for r in rooms if str(r["name"]).casefold() == name.casefold()), None)
+    room = next((r for r in rooms if r.name.casefold() == name.casefold()), None)
     if room is None:
         safe = render.sanitize(name)
         chat.ui.error(f"No room called #{safe} here: /rooms lists them, /create {safe} makes it.")
         return
-    room_name = render.sanitize(str(room["name"]))
-    if chat.current is not None and chat.current.id == room["id"]:
+    room_name = render.sanitize(room.name)
+    if chat.current is not None and chat.current.id == room.id:
         chat.ui.info(f"You are already in #{room_name}.")
         return
-    if room.get("role") is None:
-        await chat.api.join_room(int(room["id"]), chat.me)
+    if room.role is None:
+        await chat.client.add_member(room.id, chat.me)
         chat.ui.info(f"You joined #{room_name}.")
     await chat.open_room(room)
 
 
 async def create(chat: Chat, name: str, *, private: bool) -> None:
-    room = await chat.api.create_room(name, private=private)
+    room = await chat.client.create_room(name, visibility="private" if private else "public")
     kind = "private" if private else "public"
-    chat.ui.info(f"Created the {kind} room #{render.sanitize(str(room['name']))}.")
+    chat.ui.info(f"Created the {kind} room #{render.sanitize(room.name)}.")
     await chat.open_room(room)
 
 
 async def leave(chat: Chat) -> None:
     view = chat.require_room()
     if view is not None:
-        await chat.api.leave_room(view.id, chat.me)
+        await chat.client.remove_member(view.id, chat.me)
         chat.forget(view, "You left #{}.")
 
 
@@ -99,20 +101,20 @@ async def history(chat: Chat, count: int) -> None:
     if before <= 1:
         chat.ui.info(f"That is the beginning of #{render.sanitize(view.name)}.")
         return
-    page, has_more = await chat.api.history(view.id, before_seq=before, limit=count)
-    if not page:
+    page = await chat.client.messages(view.id, before_seq=before, limit=count)
+    if not page.messages:
         view.oldest_seq = 1
         chat.ui.info(f"That is the beginning of #{render.sanitize(view.name)}.")
         return
-    view.oldest_seq = int(page[0]["seq"])
-    for item in page:
+    view.oldest_seq = page.messages[0].seq
+    for item in page.messages:
         view.remember(item)
     chat.ui.show(
         render.earlier_messages(
-            page,
+            page.messages,
             me_id=chat.me,
             room_name=view.name,
-            has_more=has_more,
+            has_more=page.has_more,
             line=lambda item: view.line(item, me_id=chat.me),
         )
     )
@@ -122,13 +124,13 @@ async def find(chat: Chat, view: RoomView, number: int) -> Message | None:
     """Message `number` of the room on screen: remembered, or fetched by its seq."""
     item = view.known.get(number)
     if item is None and number >= 1:
-        page, _ = await chat.api.history(view.id, after_seq=number - 1, limit=1)
-        if page and int(page[0]["seq"]) == number:
-            item = page[0]
+        page = await chat.client.messages(view.id, after_seq=number - 1, limit=1)
+        if page.messages and page.messages[0].seq == number:
+            item = page.messages[0]
             view.remember(item)
     if item is None:
         chat.ui.error(f"There is no message {number} in {view.title}.")
-    elif item.get("deleted"):
+    elif item.deleted:
         chat.ui.error(f"Message {number} was deleted.")
         return None
     return item
@@ -142,11 +144,9 @@ async def react(chat: Chat, number: int, emoji: str) -> None:
     item = await find(chat, view, number)
     if item is None:
         return
-    mine = any(
-        r.get("emoji") == emoji and chat.me in (r.get("user_ids") or [])
-        for r in item.get("reactions") or []
-    )
-    updated = await chat.api.set_reaction(view.id, int(item["id"]), emoji, on=not mine)
+    mine = any(r.emoji == emoji and chat.me in r.user_ids for r in item.reactions)
+    change = chat.client.unreact if mine else chat.client.react
+    updated = await change(view.id, item.id, emoji)
     view.remember(updated)
     shown = render.sanitize(emoji)
     chat.ui.info(
@@ -163,7 +163,7 @@ async def reply(chat: Chat, number: int, body: str) -> None:
         return
     item = await find(chat, view, number)
     if item is not None:
-        await chat.say(body, reply_to=int(item["id"]))
+        await chat.say(body, reply_to=item.id)
 
 
 async def thread(chat: Chat, number: int) -> None:
@@ -175,28 +175,34 @@ async def thread(chat: Chat, number: int) -> None:
     item = await find(chat, view, number)
     if item is None:
         return
-    root_id = item.get("reply_to")
+    root_id = item.reply_to
     root = item if root_id is None else view.by_id(root_id)
-    replies, has_more = await chat.api.replies(view.id, int(root_id or item["id"]))
-    for each in replies:
+    page = await chat.client.replies(view.id, root_id or item.id, limit=REPLIES_SHOWN)
+    for each in page.messages:
         view.remember(each)
     chat.ui.show(
-        render.thread(root, replies, me_id=chat.me, me_username=chat.me_username, has_more=has_more)
+        render.thread(
+            root,
+            page.messages,
+            me_id=chat.me,
+            me_username=chat.me_username,
+            has_more=page.has_more,
+        )
     )
 
 
 async def direct_message(chat: Chat, username: str) -> None:
     """Open the direct conversation with `username`, starting it if new."""
-    users = await chat.api.find_users(username, limit=50)
-    user = next((u for u in users if str(u["username"]).casefold() == username.casefold()), None)
+    users = await chat.client.users(username, limit=50)
+    user = next((u for u in users if u.username.casefold() == username.casefold()), None)
     if user is None:
         chat.ui.error(f"Nobody is called {render.sanitize(username)} here.")
         return
-    if int(user["id"]) == chat.me:
+    if user.id == chat.me:
         chat.ui.error("That is you: a direct message needs someone else.")
         return
-    room = await chat.api.open_dm(int(user["id"]))
-    if chat.current is not None and chat.current.id == room["id"]:
+    room = await chat.client.open_dm(user.id)
+    if chat.current is not None and chat.current.id == room.id:
         chat.ui.info(f"You are already talking with {render.room_title(room)}.")
         return
     await chat.open_room(room)
@@ -207,7 +213,7 @@ async def search(chat: Chat, query: str) -> None:
     view = chat.require_room()
     if view is None:
         return
-    found = await chat.api.search(view.id, query)
+    found = await chat.client.search(view.id, query)
     for item in found:
         view.remember(item)
     chat.ui.show(

@@ -5,14 +5,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-from typing import Any
 
-import httpx
-
+from app.client import NotLoggedIn, ParleyClient, ParleyError, User
 from app.terminal import actions, commands, login
-from app.terminal.api import Api, ApiError, ServerUnreachable
-from app.terminal.auth import Session, SessionEnded
-from app.terminal.chat import Chat
+from app.terminal.chat import Chat, describe
 from app.terminal.credentials import CredentialStore
 from app.terminal.render import display_name, sanitize
 from app.terminal.ui import Terminal, TerminalLogHandler
@@ -60,57 +56,51 @@ async def _main(
     ui: Terminal, server: str, *, room: str | None, username: str | None, signup: bool
 ) -> int:
     store = CredentialStore.default()
-    async with httpx.AsyncClient(base_url=server, timeout=HTTP_TIMEOUT_SECONDS) as http:
-        api = Api(http)
+    async with ParleyClient(server, timeout=HTTP_TIMEOUT_SECONDS) as client:
         try:
-            session = await login.sign_in(
-                api=api, store=store, server=server, ui=ui, username=username, signup=signup
+            user = await login.sign_in(
+                client=client, store=store, server=server, ui=ui, username=username, signup=signup
             )
         except login.LoginCancelled:
             return 1
-        except (ServerUnreachable, ApiError) as exc:
-            ui.error(str(exc))
+        except ParleyError as exc:
+            ui.error(describe(exc))
             return 1
-        who = _signed_in_as(session.user)
+        who = _signed_in_as(user)
         ui.info(f"Signed in as {who} on {server}. /help lists the commands, /quit leaves.")
-        chat = Chat(api=api, session=session, ui=ui, server=server)
-        return await Conversation(chat=chat, store=store).run(room)
+        chat = Chat(client=client, user=user, ui=ui)
+        return await Conversation(chat=chat, store=store, server=server).run(room)
 
 
-def _signed_in_as(user: dict[str, Any]) -> str:
-    name, username = display_name(user), sanitize(str(user.get("username", "")))
+def _signed_in_as(user: User) -> str:
+    name, username = display_name(user), sanitize(user.username)
     return name if name == username else f"{name} ({username})"
 
 
 class Conversation:
-    """The main loop: one line at a time, while the socket and token renewal run beside it."""
+    """The main loop: one line at a time, while the session's events are shown beside it."""
 
-    def __init__(self, *, chat: Chat, store: CredentialStore) -> None:
+    def __init__(self, *, chat: Chat, store: CredentialStore, server: str) -> None:
         self.chat = chat
         self.ui = chat.ui
-        self.api = chat.api
-        self.session: Session = chat.session
+        self.client = chat.client
         self.store = store
+        self.server = server
         self._login_needed = False
         self._failure: BaseException | None = None
-        self.session.on_ended.append(self._session_ended)
+        chat.on_logged_out = self._session_ended
 
     async def run(self, room: str | None) -> int:
         with self.ui.capture_output():
-            tasks = [
-                asyncio.create_task(self.chat.connection.run(), name="parley-connection"),
-                asyncio.create_task(self.session.keep_fresh(), name="parley-token-renewal"),
-            ]
-            for task in tasks:
-                task.add_done_callback(self._task_done)
+            events = asyncio.create_task(self.chat.run(), name="parley-session")
+            events.add_done_callback(self._task_done)
             try:
                 await self._do(commands.Join(room) if room else commands.Rooms())
                 return await self._loop()
             finally:
                 await self.chat.close()
-                for task in tasks:
-                    task.cancel()
-                await asyncio.gather(*tasks, return_exceptions=True)
+                events.cancel()
+                await asyncio.gather(events, return_exceptions=True)
 
     async def _loop(self) -> int:
         while True:
@@ -140,35 +130,33 @@ class Conversation:
     async def _do(self, action: commands.Action) -> None:
         try:
             await actions.perform(self.chat, action)
-        except (ApiError, ServerUnreachable) as exc:
-            self.ui.error(str(exc))
-        except SessionEnded:
+        except NotLoggedIn:
             self._login_needed = True
+        except ParleyError as exc:
+            self.ui.error(describe(exc))
 
     async def _log_in_again(self) -> bool:
         self.ui.error("Your session has ended (logged out elsewhere, or expired).")
         self.ui.info("Log in again to continue, or press Ctrl-D to quit.")
         try:
-            _name, tokens = await login.ask_login(
-                self.api, self.ui, self.session.username, offer_signup=False
-            )
+            # The client saves the new login; the session, waiting for it, resumes.
+            await login.ask_login(self.client, self.ui, self.chat.user.username, offer_signup=False)
         except (EOFError, KeyboardInterrupt):
             return False
-        except (ServerUnreachable, ApiError) as exc:
-            self.ui.error(str(exc))
+        except ParleyError as exc:
+            self.ui.error(describe(exc))
             return True  # ask again on the next turn
-        self.session.adopt(tokens)
         self._login_needed = False
         self.ui.info("Signed in again.")
         return True
 
     async def _log_out(self) -> None:
-        await self.chat.connection.stop()
+        await self.chat.session.close()
         try:
-            await self.api.logout(self.session.refresh_token)
-        except (ApiError, ServerUnreachable, SessionEnded) as exc:
-            self.ui.error(f"The server did not confirm the logout: {exc}")
-        self.store.forget(self.session.server)
+            await self.client.logout()
+        except ParleyError as exc:
+            self.ui.error(f"The server did not confirm the logout: {describe(exc)}")
+        self.store.forget(self.server)
         self.ui.info("Logged out; the saved login is forgotten.")
 
     def _session_ended(self, _reason: str) -> None:

@@ -3,7 +3,8 @@
 Stored as JSON in `$PARLEY_CONFIG_DIR/credentials.json` (default `~/.config/parley/`),
 readable by its owner only. Refresh tokens rotate on every use, so several `parley chat`
 processes that share the file take turns through an advisory lock: each re-reads the token
-just before spending it (see `auth.Session.renew`).
+just before spending it (`SavedLogin` is the `app.client.TokenStore` that
+`ParleyClient.refresh` does this through).
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from app.client import Tokens
 
 logger = logging.getLogger(__name__)
 
@@ -125,3 +128,28 @@ class CredentialStore:
 
     def _ensure_directory(self) -> None:
         self.directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+
+
+class SavedLogin:
+    """One account's saved login on one server, as `ParleyClient`'s token store."""
+
+    def __init__(self, store: CredentialStore, server: str, username: str) -> None:
+        self.store = store
+        self.server = server
+        self.username = username
+
+    def locked(self) -> contextlib.AbstractAsyncContextManager[None]:
+        return self.store.locked()
+
+    def load(self) -> str | None:
+        # Only this account's token: the file may hold another user's login by now.
+        saved = self.store.load(self.server)
+        if saved is not None and saved.username.casefold() == self.username.casefold():
+            return saved.refresh_token
+        return None
+
+    def save(self, tokens: Tokens) -> None:
+        self.store.save(self.server, SavedSession(self.username, tokens.refresh_token))
+
+    def forget(self) -> None:
+        self.store.forget(self.server)

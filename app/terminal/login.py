@@ -5,9 +5,8 @@ from __future__ import annotations
 
 import re
 
-from app.terminal.api import Api, ApiError, Tokens
-from app.terminal.auth import Session, SessionEnded
-from app.terminal.credentials import CredentialStore
+from app.client import ApiError, ParleyClient, SessionRevoked, User
+from app.terminal.credentials import CredentialStore, SavedLogin
 from app.terminal.ui import Terminal
 
 USERNAME = re.compile(r"[A-Za-z0-9_.-]{3,32}")
@@ -20,59 +19,73 @@ class LoginCancelled(Exception):
 
 async def sign_in(
     *,
-    api: Api,
+    client: ParleyClient,
     store: CredentialStore,
     server: str,
     ui: Terminal,
     username: str | None,
     signup: bool = False,
-) -> Session:
-    """A working session for `server`. Raises LoginCancelled, or ServerUnreachable."""
+) -> User:
+    """Log `client` in to `server` and keep its login in `store`; who we are. Raises
+    LoginCancelled, or `Unreachable`."""
     saved = store.load(server)
     same_user = saved is not None and (
         username is None or username.casefold() == saved.username.casefold()
     )
     if saved is not None and same_user and not signup:
+        client.store = SavedLogin(store, server, saved.username)
         try:
-            return await Session.resume(api=api, store=store, server=server, saved=saved)
-        except SessionEnded:
+            await client.resume(saved.refresh_token)
+            return await client.me()
+        except SessionRevoked:
             ui.info(f"The saved session for {saved.username} has ended; please log in again.")
             username = saved.username
+    # Saved only once the server says whose account it is (it keys the file by username).
+    client.store = None
     try:
         if signup:
-            name, tokens = await create_account(api, ui, username)
+            await create_account(client, ui, username)
         else:
             ui.info(f"Log in to {server} (Ctrl-D to give up).")
-            name, tokens = await ask_login(api, ui, username)
+            await ask_login(client, ui, username)
     except (EOFError, KeyboardInterrupt):
         raise LoginCancelled() from None
-    return await Session.start(api=api, store=store, server=server, username=name, tokens=tokens)
+    user = await client.me()
+    client.store = SavedLogin(store, server, user.username)
+    if client.tokens is not None:
+        client.store.save(client.tokens)
+    return user
 
 
 async def ask_login(
-    api: Api, ui: Terminal, username: str | None, *, offer_signup: bool = True
-) -> tuple[str, Tokens]:
-    """Prompt until a login works. After a failure, offer to create the account."""
+    client: ParleyClient, ui: Terminal, username: str | None, *, offer_signup: bool = True
+) -> str:
+    """Prompt until a login works (the username that did). After a failure, offer to
+    create the account."""
     name = username
     while True:
         if not name:
             name = await _ask_username(ui, "Username: ")
         password = await ui.ask_password(f"Password for {name}: ")
         try:
-            return name, await api.login(name, password)
+            await client.login(name, password)
+            return name
         except ApiError as exc:
             if exc.status != 401:
                 ui.error(exc.detail)
                 continue
         ui.error("Wrong username or password.")
-        if offer_signup and await ui.confirm(f"No account called {name} yet? Create it now?"):
-            created = await _sign_up(api, ui, name, password)
-            if created is not None:
-                return created
+        question = f"No account called {name} yet? Create it now?"
+        if (
+            offer_signup
+            and await ui.confirm(question)
+            and await _sign_up(client, ui, name, password)
+        ):
+            return name
         name = None if offer_signup else name
 
 
-async def create_account(api: Api, ui: Terminal, username: str | None) -> tuple[str, Tokens]:
+async def create_account(client: ParleyClient, ui: Terminal, username: str | None) -> str:
     """The --signup flow: choose a username and password until the server accepts them."""
     ui.info("Create an account (Ctrl-D to give up).")
     name = username
@@ -80,30 +93,31 @@ async def create_account(api: Api, ui: Terminal, username: str | None) -> tuple[
         if not name:
             name = await _ask_username(ui, "Choose a username: ")
         password = await ui.ask_password("Choose a password: ")
-        created = await _sign_up(api, ui, name, password)
-        if created is not None:
-            return created
+        if await _sign_up(client, ui, name, password):
+            return name
         name = None
 
 
-async def _sign_up(api: Api, ui: Terminal, name: str, password: str) -> tuple[str, Tokens] | None:
+async def _sign_up(client: ParleyClient, ui: Terminal, name: str, password: str) -> bool:
+    """Create the account and log in to it; False (having said why) if that failed."""
     if not MIN_PASSWORD <= len(password) <= MAX_PASSWORD:
         ui.error(f"A password needs {MIN_PASSWORD} to {MAX_PASSWORD} characters.")
-        return None
+        return False
     if await ui.ask_password("Repeat the password: ") != password:
         ui.error("The passwords differ.")
-        return None
+        return False
     display_name = await ui.ask(f"Display name (Enter for {name}): ")
     try:
-        await api.signup(name, password, display_name or None)
+        await client.signup(name, password, display_name or None)
     except ApiError as exc:
         if exc.status == 409:
             ui.error(f"{name} is already taken (so it was the password that was wrong).")
         else:
             ui.error(exc.detail)
-        return None
+        return False
     ui.info(f"Account {name} created.")
-    return name, await api.login(name, password)
+    await client.login(name, password)
+    return True
 
 
 async def _ask_username(ui: Terminal, question: str) -> str:

@@ -1,8 +1,9 @@
 """Server data as terminal text: inert, aligned, in local time.
 
-Everything here returns prompt_toolkit fragments (`(style, text)` pairs) and has no side
-effects. Every string that came from the server passes through `sanitize`, so a message,
-a display name or a topic can never move the cursor, change colours or retitle the window.
+Everything here takes the protocol's models (`app.client.models`), returns prompt_toolkit
+fragments (`(style, text)` pairs) and has no side effects. Every string that came from the
+server passes through `sanitize`, so a message, a display name or a topic can never move
+the cursor, change colours or retitle the window.
 """
 
 from __future__ import annotations
@@ -11,7 +12,8 @@ import re
 import zlib
 from collections.abc import Callable, Iterable
 from datetime import date, datetime
-from typing import Any
+
+from app.client.models import Message, Room, User
 
 Fragments = list[tuple[str, str]]
 
@@ -43,23 +45,25 @@ def sanitize(text: str, *, multiline: bool = False) -> str:
     return _INVISIBLE.sub(lambda m: f"<U+{ord(m.group()):04X}>", text)
 
 
-def parse_time(value: str) -> datetime:
-    """An RFC 3339 timestamp from the server, in local time."""
-    return datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone()
+def local(value: datetime) -> datetime:
+    """A timestamp from the server, in local time."""
+    return value.astimezone()
 
 
-def clock(value: str) -> str:
-    return parse_time(value).strftime("%H:%M")
+def clock(value: datetime) -> str:
+    return local(value).strftime("%H:%M")
 
 
-def display_name(user: dict[str, Any]) -> str:
-    return sanitize(str(user.get("display_name") or user.get("username") or "someone"))
+def display_name(user: User | None) -> str:
+    if user is None:
+        return "someone"
+    return sanitize(user.display_name or user.username or "someone")
 
 
-def author_style(user: dict[str, Any], me_id: int | None) -> str:
-    if user.get("id") == me_id:
+def author_style(user: User, me_id: int | None) -> str:
+    if user.id == me_id:
         return "class:me"
-    palette = AUTHOR_STYLES[zlib.crc32(str(user.get("id")).encode()) % len(AUTHOR_STYLES)]
+    palette = AUTHOR_STYLES[zlib.crc32(str(user.id).encode()) % len(AUTHOR_STYLES)]
     return f"class:author {palette}"
 
 
@@ -68,7 +72,7 @@ _MENTION = re.compile(r"(?<![\w.\-@])@([A-Za-z0-9_.\-]+)")
 
 
 def message(
-    item: dict[str, Any],
+    item: Message,
     *,
     me_id: int | None,
     note: str = "",
@@ -81,10 +85,10 @@ def message(
     `seq`, what /react, /reply and /thread take) in front; `reply_to` says which message a
     reply answers; mentions of `me_username` are highlighted; reactions and the number of
     replies follow on a line of their own."""
-    author = item.get("author") or {}
+    author = item.author
     name = display_name(author)
-    number = f"{item.get('seq', '?'):>3} " if numbered else ""
-    head = f"[{clock(item['created_at'])}] "
+    number = f"{item.seq:>3} " if numbered else ""
+    head = f"[{clock(item.created_at)}] "
     fragments: Fragments = []
     if number:
         fragments.append(("class:number", number))
@@ -96,20 +100,20 @@ def message(
         fragments.append(("class:note", f" (reply to {reply_to})"))
     if note:
         fragments.append(("class:note", f" ({note})"))
-    if item.get("deleted"):
+    if item.deleted:
         fragments.append(("class:deleted", " (message deleted)"))
         return fragments
     fragments.append(("", ": "))
     indent = " " * (len(number) + len(head) + len(name) + 2)
-    mentions_me = me_id is not None and me_id in (item.get("mentions") or [])
-    lines = sanitize(str(item.get("body", "")), multiline=True).split("\n")
+    mentions_me = me_id is not None and me_id in item.mentions
+    lines = sanitize(item.body, multiline=True).split("\n")
     for index, line in enumerate(lines):
         text = line if index == 0 else f"\n{indent}{line}"
         if mentions_me and me_username:
             fragments += _highlight(text, me_username)
         else:
             fragments.append(("class:body", text))
-    if item.get("edited_at") and not note:
+    if item.edited_at and not note:
         fragments.append(("class:note", " (edited)"))
     summary = extras(item)
     if summary:
@@ -132,44 +136,41 @@ def _highlight(text: str, username: str) -> Fragments:
     return [fragment for fragment in out if fragment[1]]
 
 
-def reactions(item: dict[str, Any]) -> str:
+def reactions(item: Message) -> str:
     """`👍 2  :shipit: 1`: each emoji on the message and how many used it."""
-    return "  ".join(
-        f"{sanitize(str(r.get('emoji', '')))} {int(r.get('count') or 0)}"
-        for r in item.get("reactions") or []
-    )
+    return "  ".join(f"{sanitize(r.emoji)} {r.count}" for r in item.reactions)
 
 
-def extras(item: dict[str, Any]) -> str:
+def extras(item: Message) -> str:
     """What goes under a message: its reactions, and how many replies it has."""
-    if item.get("deleted"):
+    if item.deleted:
         return ""
     parts = []
     shown = reactions(item)
     if shown:
         parts.append(shown)
-    count = int(item.get("reply_count") or 0)
+    count = item.reply_count
     if count:
         replies = "1 reply" if count == 1 else f"{count} replies"
-        parts.append(f"{replies} (/thread {item.get('seq')})")
+        parts.append(f"{replies} (/thread {item.seq})")
     return "  ·  ".join(parts)
 
 
 def earlier_messages(
-    items: list[dict[str, Any]],
+    items: list[Message],
     *,
     me_id: int | None,
     room_name: str,
     has_more: bool,
-    line: Callable[[dict[str, Any]], Fragments] | None = None,
+    line: Callable[[Message], Fragments] | None = None,
 ) -> Fragments:
     """A page of older history, framed so it reads apart from the live conversation
     (`line` draws each message, as the room on screen does)."""
     lines = [system(f"{len(items)} earlier messages in #{sanitize(room_name)}:")]
     day: date | None = None
     for item in items:
-        if parse_time(item["created_at"]).date() != day:
-            day = parse_time(item["created_at"]).date()
+        if local(item.created_at).date() != day:
+            day = local(item.created_at).date()
             lines.append(day_separator(day))
         lines.append(line(item) if line else message(item, me_id=me_id))
     more = "/history shows more" if has_more else "that was the beginning"
@@ -178,8 +179,8 @@ def earlier_messages(
 
 
 def thread(
-    root: dict[str, Any] | None,
-    replies: list[dict[str, Any]],
+    root: Message | None,
+    replies: list[Message],
     *,
     me_id: int | None,
     me_username: str | None,
@@ -200,14 +201,14 @@ def thread(
 
 
 def search_results(
-    items: list[dict[str, Any]], *, query: str, me_id: int | None, me_username: str | None
+    items: list[Message], *, query: str, me_id: int | None, me_username: str | None
 ) -> Fragments:
     """Search hits, best first, each with its date and number."""
     if not items:
         return system(f"Nothing matches {sanitize(query)!r}.")
     lines = [system(f"{len(items)} found for {sanitize(query)!r} (best first):")]
     for item in items:
-        day = parse_time(item["created_at"]).strftime("%d %b %Y")
+        day = local(item.created_at).strftime("%d %b %Y")
         line = message(item, me_id=me_id, numbered=True, me_username=me_username)
         lines.append([("class:time", f"{day} "), *line])
     return joined(*lines)
@@ -226,7 +227,7 @@ def error(text: str) -> Fragments:
     return [("class:error", f"! {sanitize(text)}")]
 
 
-def presence(user: dict[str, Any], status: str, room_name: str) -> Fragments:
+def presence(user: User, status: str, room_name: str) -> Fragments:
     verb = "came online in" if status == "online" else "went offline from"
     return system(f"{display_name(user)} {verb} #{sanitize(room_name)}")
 
@@ -242,42 +243,48 @@ def typing_line(names: Iterable[str]) -> str:
     return f"{len(names)} people are typing..."
 
 
-def room_title(room: dict[str, Any]) -> str:
+def room_title(room: Room) -> str:
     """`#name` for a room; `@username` for a direct message (its own name is not shown)."""
-    other = room.get("dm_with") if room.get("kind") == "dm" else None
-    if isinstance(other, dict) and other.get("username"):
-        return "@" + sanitize(str(other["username"]))
-    return "#" + sanitize(str(room["name"]))
+    other = room.dm_with if room.kind == "dm" else None
+    if other is not None and other.username:
+        return "@" + sanitize(other.username)
+    return "#" + sanitize(room.name)
 
 
-def room_header(room: dict[str, Any]) -> Fragments:
-    topic = sanitize(str(room.get("topic") or ""))
+def room_header(room: Room) -> Fragments:
+    topic = sanitize(room.topic or "")
     text = f"--- {room_title(room)}" + (f": {topic}" if topic else "") + " ---"
     return [("class:header", text)]
 
 
-def room_list(rooms: list[dict[str, Any]], current_id: int | None) -> Fragments:
-    """One line per room: current mark, name, your role or `not joined`, unread, topic."""
+def room_list(
+    rooms: list[Room], current_id: int | None, *, all_read: int | None = None
+) -> Fragments:
+    """One line per room: current mark, name, your role or `not joined`, unread, topic
+    (`all_read`: a room whose messages are all on screen, though our read marker may
+    still be on its way)."""
     if not rooms:
         return system("No rooms yet. Create one with /create NAME")
     width = max(len(room_title(r)) for r in rooms)
     fragments: Fragments = [("class:system", "Rooms:")]
     for room in sorted(rooms, key=lambda r: room_title(r).casefold()):
-        mark = "*" if room["id"] == current_id else " "
+        mark = "*" if room.id == current_id else " "
         name = room_title(room)
-        role = room.get("role") or "not joined"
-        if room.get("visibility") == "private":
+        role: str = room.role or "not joined"
+        if room.visibility == "private":
             role += ", private"
-        unread = room.get("unread_count")
+        unread = room.unread_count
+        if unread is not None and room.id == all_read:
+            unread = 0
         fragments.append(("", f"\n {mark} {name:<{width + 1}} {role:<18}"))
         if unread is not None:  # members only
             fragments.append(("class:unread" if unread else "", f"{unread:>4} unread"))
         else:
             fragments.append(("", " " * 11))
-        mentions = room.get("mention_count")
+        mentions = room.mention_count
         if mentions:
             fragments.append(("class:mention", f" {mentions} @you"))
-        topic = sanitize(str(room.get("topic") or ""))
+        topic = sanitize(room.topic or "")
         if topic:
             fragments.append(("class:system", f"  {topic}"))
     if current_id is None:
@@ -285,7 +292,7 @@ def room_list(rooms: list[dict[str, Any]], current_id: int | None) -> Fragments:
     return fragments
 
 
-def who(users: list[dict[str, Any]], room_name: str) -> Fragments:
+def who(users: list[User], room_name: str) -> Fragments:
     names = sorted((display_name(u) for u in users), key=str.casefold)
     if not names:
         return system(f"Nobody is online in #{sanitize(room_name)}.")

@@ -7,6 +7,8 @@ from collections.abc import Awaitable, Callable
 import httpx
 import pytest
 
+from app.protocol.client import Send
+from app.protocol.server import Ack, MessageFrame
 from tests.support.rooms import add_member, create_room, history
 from tests.support.server import LiveServer
 from tests.support.users import TestUser, UserFactory
@@ -134,14 +136,12 @@ async def test_send_acks_then_broadcasts(ws: Connect, room: tuple[TestUser, Test
     a, b = await ws(alice), await ws(bob)
     await a.subscribe(room_id)
     await b.subscribe(room_id)
-    await a.send(type="send", room_id=room_id, body="hello", client_id="c1", ref="s1")
-    ack = await a.next("ack")
-    assert ack["client_id"] == "c1"
-    assert ack["ref"] == "s1"
-    message = ack["message"]
-    assert (message["seq"], message["body"], message["author"]["id"]) == (1, "hello", alice.id)
-    assert await a.next("message") == {"type": "message", "message": message}
-    assert await b.next("message") == {"type": "message", "message": message}
+    await a.send_frame(Send(type="send", room_id=room_id, body="hello", client_id="c1", ref="s1"))
+    ack = await a.frame(Ack)
+    assert (ack.client_id, ack.ref) == ("c1", "s1")
+    assert (ack.message.seq, ack.message.body, ack.message.author.id) == (1, "hello", alice.id)
+    assert (await a.frame(MessageFrame)).message == ack.message
+    assert (await b.frame(MessageFrame)).message == ack.message
 
 
 async def test_repeated_client_id_is_acked_with_the_original_and_not_broadcast(

@@ -1,13 +1,24 @@
-"""A WebSocket client as tests use it: JSON frames in and out, with timeouts."""
+"""A WebSocket client as tests use it: JSON frames in and out, with timeouts.
+
+A thin layer over the protocol as `app.client` speaks it: every frame received is checked
+against its `app.protocol` model (a frame the server sends that its own document does not
+describe fails the test that got it), `frame()` returns the typed model, and
+`send_frame()` / `subscribe()` send the client's own models. What a test means to check is
+left raw: `send(**fields)` sends exactly those fields (malformed frames included),
+`send_raw` sends bytes, `closed()` reads the close code, `connect` takes the token in the
+query or in headers. (`app.client.Session` itself is not used here: it reconnects and
+resubscribes on its own, which would hide what these tests look at.)
+"""
 
 from __future__ import annotations
 
 import asyncio
 import socket
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlencode
 
 import orjson
+from pydantic import ValidationError
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed
@@ -15,14 +26,31 @@ from websockets.frames import Close, Frame, Opcode
 from websockets.http11 import Response
 from websockets.uri import parse_uri
 
+from app.protocol import client as client_frames
+from app.protocol.server import AnyServerFrame, ServerFrame, parse_server_frame
+
 # Frames that come and go as other people act; most tests look past them.
 EPHEMERAL = ("presence", "typing", "read")
+
+F = TypeVar("F", bound=ServerFrame)
+
+
+def checked(raw: str | bytes) -> tuple[dict[str, Any], AnyServerFrame]:
+    """A server frame as JSON and as its protocol model (it must be one)."""
+    frame = orjson.loads(raw)
+    assert isinstance(frame, dict), frame
+    try:
+        model = parse_server_frame(raw)
+    except (ValueError, ValidationError) as exc:
+        raise AssertionError(f"not a frame of the protocol: {frame} ({exc})") from None
+    return frame, model
 
 
 class WsClient:
     def __init__(self, ws: ClientConnection) -> None:
         self.ws = ws
         self.hello: dict[str, Any] = {}
+        self.last: AnyServerFrame | None = None  # the model of the frame `recv` returned
 
     @classmethod
     async def connect(
@@ -45,16 +73,28 @@ class WsClient:
         return client
 
     async def send(self, **frame: Any) -> None:
+        """Exactly these fields, valid or not (see `send_frame` for the client's models)."""
         await self.ws.send(orjson.dumps(frame).decode())
+
+    async def send_frame(self, frame: client_frames.Frame) -> None:
+        """A client frame as `app.client` sends it."""
+        await self.ws.send(frame.model_dump_json(exclude_none=True))
 
     async def send_raw(self, data: str | bytes) -> None:
         await self.ws.send(data)
 
     async def recv(self, timeout: float = 5.0) -> dict[str, Any]:
         raw = await asyncio.wait_for(self.ws.recv(), timeout)
-        frame = orjson.loads(raw)
-        assert isinstance(frame, dict)
+        frame, self.last = checked(raw)
         return frame
+
+    async def frame(
+        self, kind: type[F], *, timeout: float = 5.0, skip: tuple[str, ...] = EPHEMERAL
+    ) -> F:
+        """The next frame that is not `skip`-ed, as its model; it must be a `kind`."""
+        await self.next(kind.model_fields["type"].default, timeout=timeout, skip=skip)
+        assert isinstance(self.last, kind), self.last
+        return self.last
 
     async def next(
         self, type_: str, *, timeout: float = 5.0, skip: tuple[str, ...] = EPHEMERAL
@@ -79,11 +119,18 @@ class WsClient:
                 return
             assert frame["type"] in skip, f"unexpected frame: {frame}"
 
-    async def subscribe(self, room_id: int, since_seq: int | None = None, **extra: Any) -> dict:
-        frame: dict[str, Any] = {"type": "subscribe", "room_id": room_id, **extra}
-        if since_seq is not None:
-            frame["since_seq"] = since_seq
-        await self.send(**frame)
+    async def subscribe(
+        self,
+        room_id: int,
+        since_seq: int | None = None,
+        *,
+        since_rev: int | None = None,
+        ref: str | None = None,
+    ) -> dict[str, Any]:
+        frame = client_frames.Subscribe(
+            type="subscribe", room_id=room_id, since_seq=since_seq, since_rev=since_rev, ref=ref
+        )
+        await self.send_frame(frame)
         return await self.next("subscribed", timeout=10, skip=(*EPHEMERAL, "message"))
 
     async def closed(self, timeout: float = 10.0) -> int | None:

@@ -1,37 +1,46 @@
-"""Token renewal: rotation shared by several `parley chat` processes, and its end."""
+"""Token renewal: rotation shared by several `parley chat` processes (through the saved
+login, `SavedLogin`, the client's token store), and its end."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
+import httpx
 import pytest
 
-from app.terminal.api import ApiError, Tokens
-from app.terminal.auth import Session, SessionEnded, renew_margin
-from app.terminal.credentials import CredentialStore, SavedSession
+from app.client import ParleyClient, SessionRevoked
+from app.terminal.credentials import CredentialStore, SavedLogin, SavedSession
 
 SERVER = "http://chat.example"
+
+Start = Callable[[], Awaitable[ParleyClient]]
 
 
 class RotatingServer:
     """Refresh tokens work once, as on the real server (a reused one would be theft)."""
 
     def __init__(self) -> None:
-        self.tokens: object = None
         self.valid = {"r1"}
         self.spent: list[str] = []
 
-    async def refresh(self, refresh_token: str) -> Tokens:
+    def handle(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/auth/login":
+            self.valid.add("r-new")
+            return self._tokens("a-new", "r-new")
+        refresh_token = json.loads(request.content)["refresh_token"]
         self.spent.append(refresh_token)
         if refresh_token not in self.valid:
-            raise ApiError(401, "Invalid refresh token.")
+            return httpx.Response(401, json={"detail": "Invalid refresh token."})
         self.valid.remove(refresh_token)
         fresh = f"r{len(self.spent) + 1}"
         self.valid.add(fresh)
-        return Tokens(access_token=f"a{len(self.spent)}", refresh_token=fresh, expires_in=900)
+        return self._tokens(f"a{len(self.spent)}", fresh)
 
-    async def me(self) -> dict[str, object]:
-        return {"id": 1, "username": "alice", "display_name": "Alice"}
+    def _tokens(self, access: str, refresh: str) -> httpx.Response:
+        body = {"access_token": access, "refresh_token": refresh, "expires_in": 900}
+        return httpx.Response(200, json=body)
 
 
 @pytest.fixture
@@ -41,60 +50,74 @@ def store(tmp_path: Path) -> CredentialStore:
     return store
 
 
-async def resume(server: RotatingServer, store: CredentialStore) -> Session:
-    saved = store.load(SERVER)
-    assert saved is not None
-    return await Session.resume(api=server, store=store, server=SERVER, saved=saved)  # type: ignore[arg-type]
+@pytest.fixture
+async def server() -> RotatingServer:
+    return RotatingServer()
+
+
+@pytest.fixture
+async def process(server: RotatingServer, store: CredentialStore) -> AsyncIterator[Start]:
+    """`await process()`: one `parley chat` resumed from the saved login."""
+    made: list[ParleyClient] = []
+
+    async def start() -> ParleyClient:
+        client = ParleyClient(
+            SERVER,
+            transport=httpx.MockTransport(server.handle),
+            store=SavedLogin(store, SERVER, "alice"),
+        )
+        made.append(client)
+        saved = store.load(SERVER)
+        assert saved is not None
+        await client.resume(saved.refresh_token)
+        return client
+
+    yield start
+    for client in made:
+        await client.aclose()
 
 
 async def test_two_processes_sharing_the_saved_session_take_turns(
-    store: CredentialStore,
+    server: RotatingServer, store: CredentialStore, process: Start
 ) -> None:
-    server = RotatingServer()
-    first = await resume(server, store)  # spends r1, saves r2
-    second = await resume(server, store)  # reads r2 from the file, saves r3
-    await first.renew()  # must not spend its own stale r2: reads r3 instead
-    await second.renew()
+    first = await process()  # spends r1, saves r2
+    second = await process()  # reads r2 from the file, saves r3
+    await first.refresh()  # must not spend its own stale r2: reads r3 instead
+    await second.refresh()
     assert server.spent == ["r1", "r2", "r3", "r4"]
     assert store.load(SERVER) == SavedSession("alice", "r5")
-    assert first.user["username"] == "alice"
 
 
 async def test_a_refused_refresh_ends_the_session_until_a_new_login(
-    store: CredentialStore,
+    server: RotatingServer, store: CredentialStore, process: Start
 ) -> None:
-    server = RotatingServer()
-    session = await resume(server, store)
-    ended: list[str] = []
-    session.on_ended.append(ended.append)
+    client = await process()
     server.valid.clear()  # logged out elsewhere
-    with pytest.raises(SessionEnded):
-        await session.renew()
-    assert session.ended
-    assert ended == ["Invalid refresh token."]
-    session.adopt(Tokens(access_token="a-new", refresh_token="r-new", expires_in=900))
-    assert not session.ended
+    with pytest.raises(SessionRevoked) as refused:
+        await client.refresh()
+    assert refused.value.detail == "Invalid refresh token."
+    assert not client.logged_in
+    await client.login("alice", "password")
+    assert client.logged_in
+    await client.wait_logged_in()
     assert store.load(SERVER) == SavedSession("alice", "r-new")
 
 
 async def test_a_renewal_already_done_by_someone_else_is_not_repeated(
-    store: CredentialStore,
+    server: RotatingServer, process: Start
 ) -> None:
-    server = RotatingServer()
-    session = await resume(server, store)
-    renewed: list[str] = []
-
-    async def listener(token: str) -> None:
-        renewed.append(token)
-
-    session.on_renewed.append(listener)
-    await session.renew(stale="some older access token")
+    client = await process()
+    await client.refresh(stale="some older access token")
     assert server.spent == ["r1"]
-    await session.renew(stale=session.access_token)
+    await client.refresh(stale=client.access_token)
     assert server.spent == ["r1", "r2"]
-    assert renewed == [session.access_token]
 
 
-def test_tokens_are_renewed_a_minute_early_or_at_half_life() -> None:
-    assert renew_margin(900) == 60
-    assert renew_margin(4) == 2
+async def test_another_accounts_saved_login_is_not_spent(
+    server: RotatingServer, store: CredentialStore, process: Start
+) -> None:
+    client = await process()  # alice: r2 saved
+    store.save(SERVER, SavedSession("bob", "bobs-token"))  # bob logged in here since
+    await client.refresh()
+    assert server.spent == ["r1", "r2"]  # alice's own, not bob's
+    assert store.load(SERVER) == SavedSession("alice", "r3")

@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
+from app.client.models import Message
 from app.terminal import render
 from app.terminal.view import RoomView
+from tests.terminal.test_render import user
 
-BOB = {"id": 2, "username": "bob", "display_name": "Bob"}
+BOB = user(2, "bob", "Bob")
 
 
-def message(seq: int, day: int = 1) -> dict[str, object]:
-    return {
-        "id": 100 + seq,
-        "room_id": 1,
-        "seq": seq,
-        "author": BOB,
-        "body": f"message {seq}",
-        "created_at": f"2026-03-{day:02d}T12:00:00Z",
-        "edited_at": None,
-        "deleted": False,
-        "client_id": None,
-    }
+def message(seq: int, day: int = 1, rev: int | None = None, body: str = "") -> Message:
+    return Message.model_validate(
+        {
+            "id": 100 + seq,
+            "room_id": 1,
+            "seq": seq,
+            "rev": rev or seq,
+            "author": BOB,
+            "body": body or f"message {seq}",
+            "created_at": f"2026-03-{day:02d}T12:00:00Z",
+            "edited_at": None,
+            "deleted": False,
+            "client_id": None,
+        }
+    )
 
 
 def shown(view: RoomView, seqs: list[int], day: int = 1) -> list[str]:
@@ -63,9 +68,10 @@ def test_presence_updates_who_is_online() -> None:
     assert view.typing_now() == ""
 
 
-def test_the_change_number_only_goes_up() -> None:
+def test_a_remembered_message_keeps_its_newest_state() -> None:
     view = RoomView(id=1, name="tea")
-    assert view.last_rev is None  # unknown until a subscription says: resume by seq
-    for rev in (4, 9, 7, None, "12", True):
-        view.saw_rev(rev)
-    assert view.last_rev == 9
+    shown(view, [1])
+    assert view.remember(message(1, rev=5, body="edited")) is not None
+    assert view.remember(message(1, rev=3, body="stale")) is not None  # older: ignored
+    assert view.known[1].body == "edited"
+    assert view.by_id(101) is view.known[1]
