@@ -467,6 +467,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "time": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": git_commit(),
         "shape": shape.describe(),
+        "database": make_url(url).database,
         "clients": args.clients,
         "requests": args.requests,
         "listed_rooms": facts.listed_rooms,
