@@ -13,7 +13,6 @@ from sqlalchemy.engine import make_url
 from bench import database
 from bench import history as bench_history
 from bench.history_data import History, Shape
-from bench.report import read_jsonl
 from tests.conftest import TEST_DATABASE_URL
 
 pytestmark = [
@@ -82,4 +81,3 @@ async def test_a_tiny_history_run_measures_every_read(tmp_path: Path) -> None:
         await conn.close()
     assert left == 0
     bench_history.print_table(record)
-    assert not results.exists() or read_jsonl(results)
