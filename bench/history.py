@@ -215,7 +215,10 @@ async def closed_loop(
         handle = await start(index)
         try:
             for _ in range(warmup):
-                await one(handle, rng)
+                try:
+                    await one(handle, rng)
+                except (httpx.HTTPError, RuntimeError, websockets.WebSocketException):
+                    errors += 1
             while remaining > 0:
                 remaining -= 1
                 began = time.perf_counter_ns()
@@ -238,7 +241,7 @@ async def measure_http(
     async def start(index: int) -> httpx.AsyncClient:
         return httpx.AsyncClient(
             base_url=base_url,
-            timeout=30,
+            timeout=120,
             headers={"Authorization": f"Bearer {tokens[index]}"},
             limits=httpx.Limits(max_connections=1, max_keepalive_connections=1),
         )
@@ -390,7 +393,7 @@ async def prepare_database(
     """The database URL, whether it is to be dropped at the end, and what preparing it took."""
     info: dict[str, Any] = {}
     if args.keep_database:
-        name = f"parley_history_{shape.messages}_{shape.rooms}"
+        name = args.database_name or f"parley_history_{shape.messages}_{shape.rooms}"
         url = make_url(args.admin_url).set(database=name).render_as_string(hide_password=False)
         admin = await asyncpg.connect(database.asyncpg_dsn(args.admin_url))
         try:
@@ -529,6 +532,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--keep-database",
         action="store_true",
         help="keep (and reuse, if it holds this shape) parley_history_<messages>_<rooms>",
+    )
+    parser.add_argument(
+        "--database-name", help="with --keep-database: this database instead (e.g. a copy)"
     )
     parser.add_argument("--admin-url", default=database.DEFAULT_ADMIN_URL)
     parser.add_argument("--explain", action="store_true", help="also write every query's plan")
