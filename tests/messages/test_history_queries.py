@@ -14,6 +14,7 @@ import pytest
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from app.core.database import create_engine
 from app.messages import search
 from app.messages.models import Message
 from app.rooms import service as room_service
@@ -245,3 +246,13 @@ async def test_search_ranks_only_the_newest_candidates(
     found = await searched(session, BASE, "deploy", 20)
     # The five newest matches, in the order the full ranking puts them.
     assert found == [i for i in every if i in newest]
+
+
+@pytest.mark.postgres_only
+async def test_the_servers_connections_run_without_jit(database_url: str) -> None:
+    engine = create_engine(database_url)
+    try:
+        async with engine.connect() as conn:
+            assert (await conn.execute(text("SHOW jit"))).scalar_one() == "off"
+    finally:
+        await engine.dispose()
