@@ -52,9 +52,10 @@ import psutil
 import websockets
 from argon2 import PasswordHasher
 from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncSession, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.core.config import normalise_database_url
+from app.core.database import create_engine
 from app.messages import search, threads
 from app.messages import service as messages
 from app.rooms import service as rooms_service
@@ -304,7 +305,8 @@ async def measure_resume(
 async def explain_all(url: str, facts: Facts, out: Path) -> None:
     """Run each measure's service function once with auto_explain on, in this process, and
     write every statement's plan (EXPLAIN ANALYZE, BUFFERS) to `out`."""
-    engine = create_async_engine(normalise_database_url(url), pool_size=1)
+    # The server's own engine settings (no JIT), so that the plans are the server's.
+    engine = create_engine(normalise_database_url(url), pool_size=1, max_overflow=0)
     lines: list[str] = []
     rng = random.Random(5)
     biggest = max(facts.rooms, key=lambda r: r[1])
