@@ -15,7 +15,7 @@ PORT   ?= 8000
 CHROMIUM := /usr/bin/chromium
 SUDO   := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test lint migrate venv browser bench bench-quick clean
+.PHONY: run test lint migrate venv browser bench bench-quick bench-history clean
 
 # `make run` installs what running needs; the test and lint tools come with `make test`.
 $(RUN_STAMP): pyproject.toml setup.py constraints.txt
@@ -58,6 +58,10 @@ bench: $(STAMP)
 
 bench-quick: $(STAMP)
 	$(BIN)/python -m bench.run --quick --rounds 1
+
+# Read latencies over 10 M stored messages; the loaded database is kept for the next run.
+bench-history: $(STAMP)
+	$(BIN)/python -m bench.history --keep-database --explain
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

@@ -31,7 +31,7 @@ __all__ = [
 ]
 
 # Objects that exist only in raw SQL in the migrations (full-text search), with no model.
-RAW_SQL_OBJECTS = ("messages_fts", "ix_messages_body_search")
+RAW_SQL_OBJECTS = ("messages_fts", "ix_messages_body_search", "ix_messages_room_search")
 
 
 def include_in_autogenerate(name: str | None, _type: str, _parent: Any) -> bool:

@@ -145,8 +145,17 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
+    # No JIT: it compiles a query whose estimated cost passes jit_above_cost, and the room
+    # list's counts (correlated subqueries, estimated per visible room) pass it; compiling
+    # took 20-500 ms of a query that runs in a few (docs/performance.md, "History at 10
+    # million messages"). Parley's queries are short index walks that JIT never pays for.
+    connect_args = {"server_settings": {"jit": "off"}} if "+asyncpg" in url else {}
     return create_async_engine(
-        url, pool_size=pool_size, max_overflow=max_overflow, pool_pre_ping=True
+        url,
+        pool_size=pool_size,
+        max_overflow=max_overflow,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 

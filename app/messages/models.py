@@ -12,6 +12,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -31,6 +32,25 @@ class Message(Base):
         # "The changes after R" is a range scan on it; unique because a message keeps only
         # its latest change number, so each rev belongs to at most one message.
         Index("uq_messages_room_id_rev", "room_id", "rev", unique=True),
+        # Unread counts: last_seq - last_read_seq, less the deleted messages after the marker
+        # and the reader's own (two short range counts; see app/rooms/service.py).
+        Index(
+            "ix_messages_deleted_room_seq",
+            "room_id",
+            "seq",
+            postgresql_where=text("deleted"),
+            sqlite_where=text("deleted = 1"),
+        ),
+        Index(
+            "ix_messages_author_room_seq",
+            "author_id",
+            "room_id",
+            "seq",
+            postgresql_where=text("NOT deleted"),
+            sqlite_where=text("deleted = 0"),
+        ),
+        # A thread's replies in seq order, straight from the index.
+        Index("ix_messages_reply_to_id_seq", "reply_to_id", "seq"),
     )
 
     id: Mapped[int] = mapped_column(MessageId, primary_key=True)
@@ -49,7 +69,7 @@ class Message(Base):
     deleted: Mapped[bool] = mapped_column(Boolean, default=False)
     # Threads are one level deep: a reply names its root, never another reply. No foreign
     # key: messages are only ever removed with their room, which takes the whole thread.
-    reply_to_id: Mapped[int | None] = mapped_column(BigInteger, index=True)
+    reply_to_id: Mapped[int | None] = mapped_column(BigInteger)
     # Replies to this root (deleted ones included), kept under the room's row lock.
     reply_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     last_reply_at: Mapped[datetime | None]

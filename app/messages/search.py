@@ -1,8 +1,15 @@
 """Full-text search over a room's messages, ranked, with one API on both backends.
 
-PostgreSQL: `websearch_to_tsquery` against a GIN expression index on
-`to_tsvector('english', body)`, ranked by `ts_rank_cd`. SQLite: an FTS5 table (porter
-stemming) kept in step by triggers, ranked by bm25. Both are created by the migration.
+PostgreSQL: `websearch_to_tsquery` against a GIN index on
+(room_id, `to_tsvector('english', body)`), so only the room's matches are visited, ranked by
+`ts_rank_cd`. SQLite: an FTS5 table (porter stemming) kept in step by triggers, ranked by
+bm25. Both are created by the migrations.
+
+Ranking reads every candidate's body again (PostgreSQL re-parses it), so what one search can
+cost is bounded: the best matches among the room's newest `MAX_CANDIDATES` matches. A word
+in a few percent of a busy room's messages matches tens of thousands of them; ranking all of
+them took seconds, and the best of the newest thousand is what a reader looks for. Below
+that many matches (any rare word, any small room) nothing changes.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ from app.users.models import User
 SEARCH_CONFIG: ColumnClause[str] = literal_column("'english'::regconfig")
 _TERM = re.compile(r'(-?)"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+")
+MAX_CANDIDATES = 1000
 
 
 def fts5_query(query: str) -> str | None:
@@ -71,14 +79,28 @@ async def _search_postgresql(
 ) -> list[tuple[Message, User]]:
     document = func.to_tsvector(SEARCH_CONFIG, Message.body)
     tsquery = func.websearch_to_tsquery(SEARCH_CONFIG, query)
-    result = await session.execute(
-        select(Message, User)
-        .join(User, User.id == Message.author_id)
+    # Materialized, so that the planner finds the matches through the GIN index rather than
+    # walking the room's history newest first and parsing every body on the way.
+    matches = (
+        select(Message.id, Message.seq)
         .where(
             Message.room_id == room_id,
             Message.deleted.is_(False),
             document.op("@@")(tsquery),
         )
+        .cte("matches")
+        .prefix_with("MATERIALIZED")
+    )
+    candidates = (
+        select(matches.c.id)
+        .order_by(matches.c.seq.desc())
+        .limit(MAX_CANDIDATES)
+        .subquery("candidates")
+    )
+    result = await session.execute(
+        select(Message, User)
+        .join(candidates, candidates.c.id == Message.id)
+        .join(User, User.id == Message.author_id)
         .order_by(func.ts_rank_cd(document, tsquery).desc(), Message.seq.desc())
         .limit(limit)
     )
@@ -100,12 +122,19 @@ async def _search_sqlite(
         .where(text("messages_fts MATCH :expression").bindparams(expression=expression))
         .subquery()
     )
+    candidates = (
+        select(Message.id, matches.c.rank)
+        .join(matches, matches.c.id == Message.id)
+        .where(Message.room_id == room_id, Message.deleted.is_(False))
+        .order_by(Message.seq.desc())
+        .limit(MAX_CANDIDATES)
+        .subquery("candidates")
+    )
     result = await session.execute(
         select(Message, User)
-        .join(matches, matches.c.id == Message.id)
+        .join(candidates, candidates.c.id == Message.id)
         .join(User, User.id == Message.author_id)
-        .where(Message.room_id == room_id, Message.deleted.is_(False))
-        .order_by(matches.c.rank, Message.seq.desc())
+        .order_by(candidates.c.rank, Message.seq.desc())
         .limit(limit)
     )
     return [(m, u) for m, u in result]

@@ -230,11 +230,9 @@ async def list_replies(
         await session.execute(
             select(Message, User)
             .join(User, User.id == Message.author_id)
-            .where(
-                Message.room_id == room_id,
-                Message.reply_to_id == message_id,
-                Message.seq > after_seq,
-            )
+            # No room condition: a root's replies are in its room (checked above), and the
+            # (reply_to_id, seq) index then gives the page in order, without a sort.
+            .where(Message.reply_to_id == message_id, Message.seq > after_seq)
             .order_by(Message.seq)
             .limit(limit + 1)
         )
