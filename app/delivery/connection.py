@@ -200,9 +200,10 @@ class Connection:
             self._reader.cancel()
 
     async def _write_loop(self) -> None:
-        extensions = self.websocket.scope.get("extensions") or {}
-        direct = extensions.get(EXTENSION)
-        send = self.websocket.scope.get(SERVER_SEND) or self.websocket.send
+        scope = self.websocket.scope
+        # The server's direct path for ready frames (app/core/ws_server.py), else ASGI `send`.
+        direct = (scope.get("extensions") or {}).get(EXTENSION)
+        send = None if direct else (scope.get(SERVER_SEND) or self.websocket.send)
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -219,6 +220,7 @@ class Connection:
                     # The server takes ready frames: the whole batch in one write.
                     await direct["send"]([m.get(WIRE) or _wire(m) for m in batch])
                     continue
+                assert send is not None
                 for message in batch:
                     await send(message)
         except (OSError, RuntimeError, WebSocketDisconnect):
