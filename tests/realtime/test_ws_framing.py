@@ -8,6 +8,7 @@ a `pong` text frame, shows that a message got through whole.
 
 from __future__ import annotations
 
+import httpx
 import orjson
 import pytest
 
@@ -23,8 +24,10 @@ from tests.support.rawws import (
     RawWs,
     close_payload,
 )
-from tests.support.server import LiveServer
-from tests.support.users import UserFactory
+from tests.support.rooms import add_member, create_room
+from tests.support.server import LiveServer, ServerFactory
+from tests.support.users import TestUser, UserFactory
+from tests.support.ws import EPHEMERAL, WsClient
 
 pytestmark = pytest.mark.live
 
@@ -141,8 +144,9 @@ CLOSES: list[tuple[str, list[Out], int | None]] = [
 ]
 
 
-async def open_raw(server: LiveServer, users: UserFactory) -> RawWs:
-    client = await RawWs.connect(server.base_url, (await users.create()).access_token)
+async def open_raw(server: LiveServer, users: UserFactory, user: TestUser | None = None) -> RawWs:
+    user = user or await users.create()
+    client = await RawWs.connect(server.base_url, user.access_token)
     opcode, hello = await client.recv()
     assert opcode == TEXT
     assert orjson.loads(hello)["type"] == "hello"
@@ -178,3 +182,32 @@ async def test_closes(
         assert await client.close_code() == code
     finally:
         client.abort()
+
+
+async def test_compressed_and_plain_clients_hear_the_same_broadcast(
+    make_server: ServerFactory,
+) -> None:
+    """WS_COMPRESSION=true: a client that negotiates permessage-deflate gets compressed frames
+    (uvicorn frames them per connection), one that does not gets the shared frame."""
+    server = make_server(WS_COMPRESSION="true")
+    async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as api:
+        people = UserFactory(api)
+        alice, bob = await people.create(), await people.create()
+        room = await create_room(api, alice)
+        await add_member(api, alice, room["id"], bob)
+        compressed = await WsClient.connect(server.ws_url, alice.access_token)
+        assert compressed.ws.protocol.extensions  # websockets offers deflate by default
+        plain = await open_raw(server, people, bob)
+        await compressed.subscribe(room["id"])
+        await plain.send(Out(TEXT, orjson.dumps({"type": "subscribe", "room_id": room["id"]})))
+        while orjson.loads((await plain.recv())[1])["type"] != "subscribed":
+            pass
+        await compressed.send(type="send", room_id=room["id"], body="x" * 500, client_id="c1")
+        heard = await compressed.next("message", skip=(*EPHEMERAL, "ack"))
+        while True:
+            _opcode, data = await plain.recv()
+            if orjson.loads(data)["type"] == "message":
+                break
+        assert orjson.loads(data) == heard
+        await compressed.close()
+        plain.abort()
