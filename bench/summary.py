@@ -97,6 +97,7 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         ("fanout-1000", "reference"),
         2.5,  # issue 17
     )
+
     def open_loop(scenario: str, goal_ms: float) -> None:
         if runs := groups.get((scenario, "parley")):
             p99 = median_of(runs, "deliver_ms", "p99")
