@@ -180,9 +180,19 @@ def scenario_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
                 f"{median_of(runs, 'client_cpu_pct'):.0f}",
                 f"{median_of(runs, 'db_cpu_pct'):.0f}",
                 f"{median_of(runs, 'server_rss_mib'):.0f}",
+                f"{statistics.median(cpu_us_per_frame(r) for r in runs):.2f}",
+                f"{median_of(runs, 'other_cpu_pct'):.0f}",
             ]
         )
     return rows
+
+
+def cpu_us_per_frame(run: dict[str, Any]) -> float:
+    """The server's CPU time per delivered frame, in microseconds. On a shared machine
+    this moves far less than msg/s: a server starved of its core delivers fewer frames
+    but spends about the same CPU on each."""
+    delivered = run.get("delivered_per_s") or 0
+    return run.get("server_cpu_pct", 0) * 1e4 / delivered if delivered else float("nan")
 
 
 def ceiling_and_idle_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -223,6 +233,8 @@ SCENARIO_HEADER = [
     "load gen CPU %",
     "PostgreSQL CPU %",
     "server RSS MiB",
+    "server CPU µs / frame",
+    "other CPU %",
 ]
 TARGET_HEADER = ["target", "baseline", "Parley", "measured", "per round", "goal", "verdict"]
 
