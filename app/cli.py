@@ -19,6 +19,8 @@ from app.core.migrations import alembic_config
 __all__ = ["alembic_config", "build_parser", "main", "migrate"]
 
 MAX_FRAME_BYTES = 64 * 1024
+# WS_PROTOCOL names uvicorn's implementations as uvicorn does; "parley" is ours.
+WS_PROTOCOLS = {"parley": "app.core.ws_server:ParleyWebSocketProtocol"}
 STARTUP_FAILURE = 3  # uvicorn's exit status when the app could not start
 
 
@@ -75,6 +77,7 @@ def _serve(args: argparse.Namespace) -> int:
         log_config=uvicorn_log_config(settings.log_level, settings.log_format),
         ws_max_size=MAX_FRAME_BYTES,
         ws_per_message_deflate=settings.ws_compression,
+        ws=WS_PROTOCOLS.get(settings.ws_protocol, settings.ws_protocol),
         # Proxy headers are handled by the app itself, from FORWARDED_ALLOW_IPS (app/main.py);
         # uvicorn's own handling would trust X-Forwarded-For from localhost by default.
         proxy_headers=False,

@@ -4,6 +4,7 @@
     python -m bench.run --quick                    # a small version of everything (~2 min)
     python -m bench.run --scenarios fanout-100 open-200 --rounds 3
     python -m bench.run --scenarios fanout-100 --brokers memory redis cluster --no-reference
+    python -m bench.run --scenarios fanout-100 --ws-protocols parley websockets-sansio
 
 It creates a fresh PostgreSQL database, migrates it, signs up the users and creates the
 rooms once, then for each round and scenario starts the reference server, measures it,
@@ -82,7 +83,12 @@ class Runner:
         self.first_row = True
 
     def server(
-        self, kind: str, *, pinned: bool = True, broker_url: str | None = None
+        self,
+        kind: str,
+        *,
+        pinned: bool = True,
+        broker_url: str | None = None,
+        ws_protocol: str | None = None,
     ) -> servers.ServerProcess:
         cpu = self.cpu if pinned else None
         if kind == "reference":
@@ -90,6 +96,8 @@ class Runner:
         env = dict(kv.split("=", 1) for kv in self.args.parley_env)
         if broker_url is not None:
             env["BROKER_URL"] = broker_url
+        if ws_protocol is not None:
+            env["WS_PROTOCOL"] = ws_protocol
         return servers.parley_server(
             database_url=self.database_url, workdir=self.workdir, cpu=cpu, env=env
         )
@@ -111,11 +119,16 @@ class Runner:
         )
 
     async def load_run(
-        self, scenario: Scenario, kind: str, population: Population, broker: str | None = None
+        self,
+        scenario: Scenario,
+        kind: str,
+        population: Population,
+        broker: str | None = None,
+        ws_protocol: str | None = None,
     ) -> None:
         busy_before = await self.quiet()
         url = self.broker_urls.get(broker) if broker else None
-        server = await self.server(kind, broker_url=url).start()
+        server = await self.server(kind, broker_url=url, ws_protocol=ws_protocol).start()
         profiler = None
         try:
             target = make_target(kind, server.base_url, server.pid)
@@ -141,6 +154,10 @@ class Runner:
         if broker is not None:
             result["server"] = brokers.broker_label(broker)
             result["broker"] = broker
+        if ws_protocol is not None:
+            result["ws_protocol"] = ws_protocol
+            if ws_protocol != "parley":  # the shipped one keeps the name the targets judge
+                result["server"] = f"parley ws={ws_protocol}"
         self.record(result, self.round)
 
     async def idle_run(self, scenario: IdleScenario, kind: str, population: Population) -> None:
@@ -191,6 +208,9 @@ class Runner:
                     if kind == "parley" and self.broker_urls:
                         for broker in self.broker_urls:
                             await self.load_run(scenario, kind, population, broker)
+                    elif kind == "parley" and self.args.ws_protocols:
+                        for ws_protocol in self.args.ws_protocols:
+                            await self.load_run(scenario, kind, population, None, ws_protocol)
                     else:
                         await self.load_run(scenario, kind, population)
             if idle is not None:
@@ -265,6 +285,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=brokers.BROKERS,
         help="run Parley once per broker (private Redis servers are started) and print "
         "each one's acked msg/s against memory://",
+    )
+    parser.add_argument(
+        "--ws-protocols",
+        nargs="+",
+        choices=("parley", "websockets-sansio", "websockets", "wsproto"),
+        help="run Parley once per WebSocket implementation (WS_PROTOCOL), interleaved; "
+        "results other than 'parley' are labelled 'parley ws=<name>'",
     )
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the reference server's runs"

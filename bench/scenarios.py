@@ -74,6 +74,8 @@ LOAD_SCENARIOS: dict[str, Scenario] = {
         Scenario("fanout-100", subscribers=100, senders=10, window=10),
         Scenario("fanout-1000", subscribers=1000, senders=10, window=10),
         Scenario("open-200", subscribers=100, senders=10, rate=200.0),
+        # 100,000 deliveries a second: the latency target of issue 17.
+        Scenario("open-1000", subscribers=100, senders=10, rate=1000.0),
         Scenario(
             "busy-room",
             subscribers=10,

@@ -89,29 +89,35 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         "fanout-100",
         f"{shape('fanout-100')}: acked msg/s vs naive",
         ("fanout-100", "reference"),
-        1.0,
+        1.5,  # issue 17
     )
     throughput(
         "fanout-1000",
         f"{shape('fanout-1000')}: acked msg/s vs naive",
         ("fanout-1000", "reference"),
-        1.0,
+        2.5,  # issue 17
     )
-    if runs := groups.get(("open-200", "parley")):
-        p99 = median_of(runs, "deliver_ms", "p99")
-        targets.append(
-            {
-                "target": f"{shape('open-200')}: send->deliver p99",
-                "baseline": round(
-                    median_of(groups.get(("open-200", "reference"), []), "deliver_ms", "p99"), 2
-                ),
-                "parley": round(p99, 2),
-                "measured": f"{p99:.1f} ms",
-                "per_round": [round(r["deliver_ms"]["p99"], 1) for r in runs],
-                "goal": "<= 10 ms",
-                "met": p99 <= 10.0,
-            }
-        )
+
+    def open_loop(scenario: str, goal_ms: float) -> None:
+        if runs := groups.get((scenario, "parley")):
+            p99 = median_of(runs, "deliver_ms", "p99")
+            targets.append(
+                {
+                    "target": f"{shape(scenario)}: send->deliver p99",
+                    "baseline": round(
+                        median_of(groups.get((scenario, "reference"), []), "deliver_ms", "p99"),
+                        2,
+                    ),
+                    "parley": round(p99, 2),
+                    "measured": f"{p99:.1f} ms",
+                    "per_round": [round(r["deliver_ms"]["p99"], 1) for r in runs],
+                    "goal": f"<= {goal_ms:.0f} ms",
+                    "met": p99 <= goal_ms,
+                }
+            )
+
+    open_loop("open-200", 10.0)
+    open_loop("open-1000", 25.0)  # issue 17
     throughput(
         "busy-room",
         f"busy room, {shape('busy-room')}: acked msg/s vs PG 1 msg/tx ceiling",
@@ -130,8 +136,8 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
                 "parley": round(kib, 1),
                 "measured": f"{kib:.1f} KiB",
                 "per_round": [round(r["kib_per_connection"], 1) for r in runs],
-                "goal": "<= 40 KiB",
-                "met": kib <= 40.0,
+                "goal": "<= 30 KiB",  # issue 17
+                "met": kib <= 30.0,
             }
         )
     runs_all = [r for rs in groups.values() for r in rs]
@@ -174,9 +180,19 @@ def scenario_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
                 f"{median_of(runs, 'client_cpu_pct'):.0f}",
                 f"{median_of(runs, 'db_cpu_pct'):.0f}",
                 f"{median_of(runs, 'server_rss_mib'):.0f}",
+                f"{statistics.median(cpu_us_per_frame(r) for r in runs):.2f}",
+                f"{median_of(runs, 'other_cpu_pct'):.0f}",
             ]
         )
     return rows
+
+
+def cpu_us_per_frame(run: dict[str, Any]) -> float:
+    """The server's CPU time per delivered frame, in microseconds. On a shared machine
+    this moves far less than msg/s: a server starved of its core delivers fewer frames
+    but spends about the same CPU on each."""
+    delivered = run.get("delivered_per_s") or 0
+    return run.get("server_cpu_pct", 0) * 1e4 / delivered if delivered else float("nan")
 
 
 def ceiling_and_idle_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -217,6 +233,8 @@ SCENARIO_HEADER = [
     "load gen CPU %",
     "PostgreSQL CPU %",
     "server RSS MiB",
+    "server CPU µs / frame",
+    "other CPU %",
 ]
 TARGET_HEADER = ["target", "baseline", "Parley", "measured", "per round", "goal", "verdict"]
 

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
     # connection): with fan-out that is most of the server's CPU. Off unless bandwidth
     # matters more than throughput.
     ws_compression: bool = False
+    # The WebSocket implementation `parley serve` runs under uvicorn. "parley" is uvicorn's
+    # websockets-sansio protocol plus a direct path that writes a broadcast's frame, built
+    # once, to every socket (app/core/ws_server.py); the others are uvicorn's own ("wsproto"
+    # needs the wsproto package), kept to compare and as a fallback.
+    ws_protocol: Literal["parley", "websockets-sansio", "websockets", "wsproto"] = "parley"
     # Open WebSockets per user in one server process; the next is closed with 4429.
     ws_max_connections_per_user: int = Field(20, ge=1)
     messages_per_second: float = Field(20.0, ge=0)

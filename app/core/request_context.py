@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import uuid
+from collections.abc import Awaitable
 from contextvars import ContextVar
 
 from starlette.datastructures import MutableHeaders
@@ -51,10 +52,9 @@ class RequestIdMiddleware:
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         incoming = None
         for name, value in scope.get("headers", ()):
             if name == b"x-request-id":
@@ -72,4 +72,6 @@ class RequestIdMiddleware:
                 headers[REQUEST_ID_HEADER] = rid
             await send(message)
 
-        await self.app(scope, receive, send_with_id)
+        # Returned, not awaited: the caller awaits it in this same task (so in the context
+        # that has the id), and no frame of ours stays on a WebSocket's stack.
+        return self.app(scope, receive, send_with_id)

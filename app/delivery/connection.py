@@ -16,12 +16,16 @@ from starlette.types import Message
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from app.core import metrics
+from app.core.ws_frames import BINARY, EXTENSION, frame, text_frame
 from app.delivery.asgi import SERVER_SEND
 
 logger = logging.getLogger(__name__)
 
 TOO_SLOW = 1013
 TOKEN_EXPIRED = 4401
+# Where an ASGI message keeps its frame's bytes once built: a broadcast shares one message
+# among all its recipients, so the first writer builds the frame and the others reuse it.
+WIRE = "parley.wire"
 
 
 class Connection:
@@ -196,7 +200,10 @@ class Connection:
             self._reader.cancel()
 
     async def _write_loop(self) -> None:
-        send = self.websocket.scope.get(SERVER_SEND) or self.websocket.send
+        scope = self.websocket.scope
+        # The server's direct path for ready frames (app/core/ws_server.py), else ASGI `send`.
+        direct = (scope.get("extensions") or {}).get(EXTENSION)
+        send = None if direct else (scope.get(SERVER_SEND) or self.websocket.send)
         loop = asyncio.get_running_loop()
         try:
             while True:
@@ -209,6 +216,11 @@ class Connection:
                 if self._drain_waiter is not None:
                     self._wake_drainer()
                 metrics.FRAMES.add(len(batch))  # per batch: an int addition, not per frame
+                if direct is not None:
+                    # The server takes ready frames: the whole batch in one write.
+                    await direct["send"]([m.get(WIRE) or _wire(m) for m in batch])
+                    continue
+                assert send is not None
                 for message in batch:
                     await send(message)
         except (OSError, RuntimeError, WebSocketDisconnect):
@@ -222,3 +234,11 @@ class Connection:
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
         self._drain_waiter = None
+
+
+def _wire(message: Message) -> bytes:
+    """The frame of a `websocket.send` message, built once and kept in the message."""
+    text = message.get("text")
+    data = text_frame(text) if text is not None else frame(BINARY, message["bytes"])
+    message[WIRE] = data
+    return data
