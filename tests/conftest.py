@@ -85,6 +85,19 @@ def _migrated_database(backend: str, directory: Path) -> tuple[str, Callable[[],
     return url, lambda: drop_postgres_database(url)
 
 
+@pytest.fixture
+def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
+    """An empty database of the test's backend (no schema): for migration tests."""
+    if backend == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
+        return
+    url = create_postgres_database(TEST_DATABASE_URL, prefix="parley_migrate")
+    try:
+        yield url
+    finally:
+        drop_postgres_database(url)
+
+
 @pytest.fixture(scope="session")
 def live_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A second migrated database per backend, for code that commits for real: server

@@ -2,30 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
 from sqlalchemy import inspect
 
 from app.core.database import create_disposable_engine
-from tests.conftest import TEST_DATABASE_URL
-from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
+from tests.support.databases import run_alembic
 from tests.test_migrations import execute
 
 NEW = {"ix_messages_deleted_room_seq", "ix_messages_author_room_seq", "ix_messages_reply_to_id_seq"}
-
-
-@pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    url = create_postgres_database(TEST_DATABASE_URL, prefix="parley_migrate")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
 
 
 async def message_indexes(url: str) -> set[str]:

@@ -1,8 +1,5 @@
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
@@ -12,20 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from app.core.database import create_disposable_engine
 from app.models import Base, include_in_autogenerate
-from tests.conftest import TEST_DATABASE_URL
-from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
-
-
-@pytest.fixture
-def empty_database_url(backend: str, tmp_path: Path) -> Iterator[str]:
-    if backend == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path / 'empty.db'}"
-        return
-    url = create_postgres_database(TEST_DATABASE_URL, prefix="parley_migrate")
-    try:
-        yield url
-    finally:
-        drop_postgres_database(url)
+from tests.support.databases import run_alembic
 
 
 async def table_names(url: str) -> set[str]:

@@ -60,15 +60,9 @@ class _Inbox:
 
     async def get(self) -> Any:
         while not self._items:
-            if self._waiters is None:
+            if self._waiters is None:  # made on first wait: an idle connection holds none
                 self._waiters = []
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            await _parked(self._waiters)
         return self._items.pop(0)
 
 
@@ -94,16 +88,21 @@ class _Flag:
 
     async def wait(self) -> bool:
         while not self._set:
-            if self._waiters is None:
+            if self._waiters is None:  # made on first wait: an idle connection holds none
                 self._waiters = []
-            waiter = asyncio.get_running_loop().create_future()
-            self._waiters.append(waiter)
-            try:
-                await waiter
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+            await _parked(self._waiters)
         return True
+
+
+async def _parked(waiters: list[asyncio.Future[None]]) -> None:
+    """Wait for the next `_wake` of `waiters`."""
+    waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    waiters.append(waiter)
+    try:
+        await waiter
+    finally:
+        if waiter in waiters:
+            waiters.remove(waiter)
 
 
 def _wake(waiters: list[asyncio.Future[None]] | None) -> None:

@@ -15,10 +15,12 @@ that many matches (any rare word, any small room) nothing changes.
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from sqlalchemy import func, literal_column, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.elements import ColumnClause
+from sqlalchemy.sql.elements import ColumnClause, ColumnElement
+from sqlalchemy.sql.selectable import Subquery
 
 from app.messages.models import Message
 from app.messages.reads import hydrate
@@ -97,14 +99,8 @@ async def _search_postgresql(
         .limit(MAX_CANDIDATES)
         .subquery("candidates")
     )
-    result = await session.execute(
-        select(Message, User)
-        .join(candidates, candidates.c.id == Message.id)
-        .join(User, User.id == Message.author_id)
-        .order_by(func.ts_rank_cd(document, tsquery).desc(), Message.seq.desc())
-        .limit(limit)
-    )
-    return [(m, u) for m, u in result]
+    rank = func.ts_rank_cd(document, tsquery).desc()
+    return await _best(session, candidates, rank, limit)
 
 
 async def _search_sqlite(
@@ -130,11 +126,18 @@ async def _search_sqlite(
         .limit(MAX_CANDIDATES)
         .subquery("candidates")
     )
+    return await _best(session, candidates, candidates.c.rank, limit)
+
+
+async def _best(
+    session: AsyncSession, candidates: Subquery, rank: ColumnElement[Any], limit: int
+) -> list[tuple[Message, User]]:
+    """The best-ranked `limit` of the candidates (newest first among equals), with authors."""
     result = await session.execute(
         select(Message, User)
         .join(candidates, candidates.c.id == Message.id)
         .join(User, User.id == Message.author_id)
-        .order_by(candidates.c.rank, Message.seq.desc())
+        .order_by(rank, Message.seq.desc())
         .limit(limit)
     )
     return [(m, u) for m, u in result]
