@@ -34,10 +34,22 @@ TEST_SECRET_KEY = SECRET_KEY
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    kept: list[pytest.Item] = []
+    once: list[pytest.Item] = []
     for item in items:
         backend = getattr(item, "callspec", None) and item.callspec.params.get("database_url")
         if backend == "sqlite" and item.get_closest_marker("postgres_only"):
             item.add_marker(pytest.mark.skip(reason="needs PostgreSQL (set TEST_DATABASE_URL)"))
+        # End-to-end tests of a client (browser, terminal, raw framing) check nothing that
+        # depends on the database: once is enough, on PostgreSQL (production's) when it is
+        # there. They are the slowest tests; running them twice cost minutes of the suite.
+        if backend == "sqlite" and len(BACKENDS) > 1 and item.get_closest_marker("one_backend"):
+            once.append(item)
+        else:
+            kept.append(item)
+    if once:
+        config.hook.pytest_deselected(items=once)
+        items[:] = kept
 
 
 @pytest.fixture(scope="session", params=BACKENDS)

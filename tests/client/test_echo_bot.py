@@ -11,10 +11,13 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import httpx
+import pytest
 
 from app.client import ParleyClient
 from tests.client.conftest import unique
 from tests.support.server import ServerFactory
+
+pytestmark = pytest.mark.one_backend
 
 BOT = Path(__file__).resolve().parents[2] / "examples" / "echo_bot.py"
 

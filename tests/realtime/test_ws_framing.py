@@ -29,7 +29,7 @@ from tests.support.server import LiveServer, ServerFactory
 from tests.support.users import TestUser, UserFactory
 from tests.support.ws import EPHEMERAL, WsClient
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.one_backend]
 
 
 def app_ping(ref: object) -> bytes:

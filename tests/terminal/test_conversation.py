@@ -13,7 +13,7 @@ from tests.support.terminal import ChatProcess
 from tests.support.users import PASSWORD, TestUser, UserFactory
 from tests.terminal.conftest import StartChat
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.one_backend]
 
 TIME = r"\[\d\d:\d\d\] "
 

@@ -17,7 +17,7 @@ from tests.terminal.conftest import StartChat
 from tests.terminal.test_conversation import TIME, said
 from tests.terminal.test_reconnect import save_session
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.one_backend]
 
 
 def numbered(number: int, author: str, body: str) -> re.Pattern[str]:

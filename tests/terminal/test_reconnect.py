@@ -19,7 +19,7 @@ from tests.support.users import TestUser, UserFactory
 from tests.terminal.conftest import StartChat
 from tests.terminal.test_conversation import TIME, said
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.one_backend]
 
 TOKEN_TTL = 4  # seconds: the client must renew its token on the open socket, often
 BACKOFF_SLACK = 20  # seconds: the client's next attempt may be ~8 s after the server is back

@@ -16,7 +16,7 @@ from tests.support.users import PASSWORD, UserFactory
 from tests.terminal.conftest import StartChat
 from tests.terminal.test_conversation import said
 
-pytestmark = pytest.mark.live
+pytestmark = [pytest.mark.live, pytest.mark.one_backend]
 
 
 async def test_sign_up_create_a_room_and_log_out(

@@ -13,7 +13,7 @@ from tests.support.browser import Visit
 from tests.support.rooms import add_member, create_room, send
 from tests.support.users import UserFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.one_backend]
 
 
 def unique(prefix: str) -> str:

@@ -15,7 +15,7 @@ from tests.support.rooms import add_member, create_room, history, send
 from tests.support.server import ServerFactory
 from tests.support.users import UserFactory
 
-pytestmark = pytest.mark.browser
+pytestmark = [pytest.mark.browser, pytest.mark.one_backend]
 
 
 def unique(prefix: str) -> str:
