@@ -15,6 +15,8 @@ from app.client.models import Disconnected, ErrorFrame
 from tests.client.conftest import unique
 from tests.support.server import ServerFactory
 
+pytestmark = pytest.mark.one_backend
+
 NewClient = Callable[..., Awaitable[ParleyClient]]
 
 

@@ -13,6 +13,8 @@ from websockets.streams import StreamReader
 from app.core.ws_frames import BINARY, EXTENSION, frame, text_frame
 from app.delivery.connection import TOO_SLOW, WIRE, Connection
 
+pytestmark = pytest.mark.one_backend
+
 
 def parse(data: bytes) -> Frame:
     """One frame as websockets' own parser reads it (as a client: unmasked is required);

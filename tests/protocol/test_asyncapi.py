@@ -14,6 +14,8 @@ import pytest
 
 from app.protocol import asyncapi, client, server
 
+pytestmark = pytest.mark.one_backend
+
 REGENERATE = "run `python -m app.protocol.asyncapi --write` and commit the result"
 
 
