@@ -167,41 +167,42 @@ async def test_disabled_after_the_configured_failures_and_resumed_when_re_enable
         receiver.status = 503
         one = await send(client, owner, room["id"], "one")
 
+        async def logged() -> list[tuple[int, int]]:
+            log = (await client.get(f"{base}/deliveries", headers=owner.headers)).json()
+            return [(d["attempt"], d["status_code"]) for d in reversed(log["deliveries"])]
+
         async def disabled() -> bool:
             answer = await client.get(base, headers=owner.headers)
             return bool(answer.json()["state"] == "disabled")
 
         await eventually(disabled)
+        # Three failed attempts of the one delivery; a failure need not reach the receiver
+        # (on a loaded machine a connection can fail before the request is read), so the
+        # delivery log is the record and the receiver saw at most those three.
+        failed = await logged()
+        assert [attempt for attempt, _status in failed] == [1, 2, 3]
         attempts = receiver.of()
-        assert len(attempts) == 3
+        assert 1 <= len(attempts) <= 3
         assert len({r.delivery_id for r in attempts}) == 1  # the same delivery each time
         two = await send(client, owner, room["id"], "two")
         await asyncio.sleep(0.5)
-        assert len(receiver.of()) == 3  # a disabled webhook is sent nothing
+        assert len(receiver.of()) == len(attempts)  # a disabled webhook is sent nothing
 
         receiver.status = 200
         resumed = await client.patch(base, json={"state": "active"}, headers=owner.headers)
         assert resumed.json()["state"] == "active"
-        await receiver.wait_for(5)
-        got = receiver.of()[3:]
+        await receiver.wait_for(len(attempts) + 2)
+        got = receiver.of()[len(attempts) :]
         assert accepted_order(got) == [
             (one["rev"], "message.created"),
             (two["rev"], "message.created"),
         ]
         assert got[0].delivery_id == attempts[0].delivery_id
 
-        async def logged() -> list[tuple[int, int]]:
-            log = (await client.get(f"{base}/deliveries", headers=owner.headers)).json()
-            return [(d["attempt"], d["status_code"]) for d in reversed(log["deliveries"])]
-
         async def all_logged() -> bool:  # the answer is logged just after it was sent
             return len(await logged()) == 5
 
         await eventually(all_logged)
-        assert await logged() == [
-            (1, 503),
-            (2, 503),
-            (3, 503),
-            (1, 200),
-            (1, 200),
-        ]
+        after = await logged()
+        assert [attempt for attempt, _status in after] == [1, 2, 3, 1, 1]
+        assert [status for _attempt, status in after[3:]] == [200, 200]
