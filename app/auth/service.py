@@ -9,7 +9,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.exceptions import (
@@ -17,7 +16,6 @@ from app.auth.exceptions import (
     InvalidAccessToken,
     InvalidCredentials,
     InvalidRefreshToken,
-    UsernameTaken,
 )
 from app.auth.models import AuthSession, RefreshToken
 from app.auth.schemas import Tokens
@@ -33,9 +31,9 @@ from app.core.security import (
     new_refresh_token,
 )
 from app.delivery import events
+from app.users import service as user_service
 from app.users.models import User
 from app.users.schemas import UserCreate
-from app.users.service import get_user_by_username, username_key
 
 logger = logging.getLogger(__name__)
 
@@ -61,20 +59,12 @@ async def signup(session: AsyncSession, hasher: PasswordHasher, data: UserCreate
     # while the hash waits for a slot and runs. A taken name then costs a hash, which the
     # per-address signup limit bounds.
     password_hash = await hasher.hash(data.password)
-    if await get_user_by_username(session, data.username) is not None:
-        raise UsernameTaken()
-    user = User(
+    return await user_service.create_user(
+        session,
         username=data.username,
-        username_key=username_key(data.username),
-        display_name=data.display_name or data.username,
+        display_name=data.display_name,
         password_hash=password_hash,
     )
-    try:
-        async with session.begin_nested():
-            session.add(user)
-    except IntegrityError as exc:  # a concurrent signup took the name between check and insert
-        raise UsernameTaken() from exc
-    return user
 
 
 async def authenticate_password(
@@ -88,7 +78,7 @@ async def authenticate_password(
     the password verified after it ended: no connection (on SQLite: the write lock) is held
     while the hash waits for a slot and runs."""
     async with transaction() as session:
-        user = await get_user_by_username(session, username)
+        user = await user_service.get_user_by_username(session, username)
     if user is not None and user.is_bot:
         # Bots are public (`bot: true` on User), so saying so reveals nothing; no hash spent.
         raise BotForbidden("Bots cannot log in with a password; use the bot's API key.")

@@ -6,11 +6,10 @@ from __future__ import annotations
 import logging
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth import service as auth_service
-from app.auth.exceptions import BotForbidden, UsernameTaken
+from app.auth.exceptions import BotForbidden
 from app.auth.models import AuthSession
 from app.bots import keys
 from app.bots.exceptions import BotNotFound, TooManyBots
@@ -20,9 +19,9 @@ from app.core.config import Settings
 from app.core.database import utcnow
 from app.rooms import membership as membership_service
 from app.rooms.models import Membership, Role
+from app.users import service as user_service
 from app.users.models import NO_PASSWORD, User
 from app.users.schemas import UserRead
-from app.users.service import get_user_by_username, username_key
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +49,13 @@ async def create_bot(
         raise TooManyBots(
             f"You have {live} bots, the most allowed ({settings.bots_per_user}); delete one first."
         )
-    if await get_user_by_username(session, data.username) is not None:
-        raise UsernameTaken()
-    bot = User(
+    bot = await user_service.create_user(
+        session,
         username=data.username,
-        username_key=username_key(data.username),
-        display_name=data.display_name or data.username,
+        display_name=data.display_name,
         password_hash=NO_PASSWORD,
         is_bot=True,
     )
-    try:
-        async with session.begin_nested():
-            session.add(bot)
-    except IntegrityError as exc:  # a concurrent signup took the name between check and insert
-        raise UsernameTaken() from exc
     session.add(Bot(user_id=bot.id, owner_id=owner.id))
     api_key = await _issue_key(session, bot)
     logger.info("user %s created bot %s", owner.id, bot.id)
