@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
@@ -12,7 +13,7 @@ from typing import Any
 import asyncpg
 from sqlalchemy import DateTime, MetaData, event, text
 from sqlalchemy.engine import Dialect
-from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import DBAPIError, InvalidatePoolError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
@@ -34,6 +35,11 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# A pooled connection unused for this long is pinged before it is handed out (see
+# _ping_when_idle); the pool keeps the time it was last given back under IDLE_SINCE.
+PING_AFTER_IDLE_SECONDS = 1.0
+IDLE_SINCE = "parley.idle_since"
 
 # Session.info key under which services leave events to publish once the transaction commits.
 PENDING_EVENTS = "parley.pending_events"
@@ -140,7 +146,13 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> AsyncEngine:
+def create_engine(
+    url: str,
+    *,
+    pool_size: int = 10,
+    max_overflow: int = 10,
+    ping_after_idle: float = PING_AFTER_IDLE_SECONDS,
+) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": 30})
         _configure_sqlite(engine)
@@ -150,13 +162,40 @@ def create_engine(url: str, *, pool_size: int = 10, max_overflow: int = 10) -> A
     # took 20-500 ms of a query that runs in a few (docs/performance.md, "History at 10
     # million messages"). Parley's queries are short index walks that JIT never pays for.
     connect_args = {"server_settings": {"jit": "off"}} if "+asyncpg" in url else {}
-    return create_async_engine(
-        url,
-        pool_size=pool_size,
-        max_overflow=max_overflow,
-        pool_pre_ping=True,
-        connect_args=connect_args,
+    engine = create_async_engine(
+        url, pool_size=pool_size, max_overflow=max_overflow, connect_args=connect_args
     )
+    _ping_when_idle(engine, ping_after_idle)
+    return engine
+
+
+def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
+    """Ping a pooled connection before use only if it sat unused for `idle_seconds`.
+
+    SQLAlchemy's pool_pre_ping pings on every checkout: a round trip per request, which a
+    busy server pays thousands of times a second for connections it used a millisecond ago.
+    A connection that sat idle is the one a database restart or an idle timeout may have
+    killed unnoticed; a busy one that dies fails its request (503, Retry-After) and the
+    pool drops every connection made before it, as pre-ping would.
+    """
+    pool = engine.sync_engine.pool
+    dialect = engine.sync_engine.dialect
+
+    @event.listens_for(pool, "checkin")
+    def _idle_from(_dbapi_connection: Any, record: Any) -> None:
+        if record is not None:
+            record.info[IDLE_SINCE] = time.monotonic()
+
+    @event.listens_for(pool, "checkout")
+    def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        idle_since = record.info.get(IDLE_SINCE)
+        if idle_since is None or time.monotonic() - idle_since < idle_seconds:
+            return  # fresh, or used moments ago
+        try:
+            dialect.do_ping(dbapi_connection)
+        except Exception as exc:
+            # The pool then drops this and every older connection and connects afresh.
+            raise InvalidatePoolError("an idle connection failed its ping") from exc
 
 
 def create_disposable_engine(url: str) -> AsyncEngine:

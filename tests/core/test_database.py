@@ -1,0 +1,87 @@
+"""The pool pings a connection before use only when it sat idle: a busy server pays no round
+trip per request, and a connection killed while idle is replaced, not handed out."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import asyncpg
+import pytest
+from sqlalchemy import text
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from app.core.database import create_engine, is_unavailable
+
+pytestmark = pytest.mark.postgres_only
+
+
+def counting_pings(engine: AsyncEngine) -> list[int]:
+    """Count the dialect's pings (the listener calls the engine's own dialect)."""
+    pings: list[int] = []
+    dialect: Any = engine.sync_engine.dialect
+    real = dialect.do_ping
+
+    def do_ping(dbapi_connection: Any) -> bool:
+        pings.append(1)
+        return bool(real(dbapi_connection))
+
+    dialect.do_ping = do_ping
+    return pings
+
+
+async def backend_pid(engine: AsyncEngine) -> int:
+    async with engine.connect() as conn:
+        return int((await conn.execute(text("SELECT pg_backend_pid()"))).scalar_one())
+
+
+async def terminate(live_database: str, pid: int) -> None:
+    admin = await asyncpg.connect(
+        make_url(live_database).set(drivername="postgresql").render_as_string(hide_password=False)
+    )
+    try:
+        await admin.execute("SELECT pg_terminate_backend($1)", pid)
+    finally:
+        await admin.close()
+
+
+async def test_a_connection_used_moments_ago_is_not_pinged(live_database: str) -> None:
+    engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=60)
+    pings = counting_pings(engine)
+    try:
+        first = await backend_pid(engine)
+        for _ in range(5):
+            assert await backend_pid(engine) == first  # the same pooled connection
+        assert pings == []
+    finally:
+        await engine.dispose()
+
+
+async def test_an_idle_connection_killed_meanwhile_is_replaced(live_database: str) -> None:
+    engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=0.2)
+    pings = counting_pings(engine)
+    try:
+        killed = await backend_pid(engine)
+        await terminate(live_database, killed)
+        await asyncio.sleep(0.3)  # idle for longer than the threshold
+        assert await backend_pid(engine) != killed  # pinged, dropped, connected afresh
+        assert pings == [1]
+    finally:
+        await engine.dispose()
+
+
+async def test_a_busy_connection_killed_fails_one_use_as_an_outage(live_database: str) -> None:
+    """The price of not pinging a connection used moments ago: if it died meanwhile, that one
+    use fails as an outage (503 with Retry-After at the edge), and the next gets a new one."""
+    engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=60)
+    try:
+        killed = await backend_pid(engine)
+        await terminate(live_database, killed)
+        with pytest.raises(DBAPIError) as failed:
+            await backend_pid(engine)
+        assert is_unavailable(failed.value)
+        assert await backend_pid(engine) != killed
+    finally:
+        await engine.dispose()
