@@ -2,6 +2,7 @@
 
     python -m bench.plot                              # the newest bench/results/*.jsonl
     python -m bench.plot bench/results/X.jsonl --out docs/performance
+    python -m bench.plot --plots sweep                # only open-sweep.png (bench.run --open-rates)
 
 Bars are medians over rounds; dots are the single rounds.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -176,14 +178,24 @@ def plot_sweep(results: list[dict[str, Any]], out: Path) -> Path | None:
     return path
 
 
-def plot(results_path: Path, out: Path) -> list[Path]:
+PLOTS = ("throughput", "latency", "memory", "sweep")
+
+
+def plot(results_path: Path, out: Path, plots: Sequence[str] = PLOTS) -> list[Path]:
+    """The plots asked for that the results have data for."""
     out.mkdir(parents=True, exist_ok=True)
     results = read_jsonl(results_path)
     groups = group_runs(results)
     made: list[Path | None] = []
-    if any(scenario in LOAD_ORDER for scenario, _server in groups):
-        made += [plot_throughput(groups, out), plot_latency(groups, out)]
-    made += [plot_memory(groups, out), plot_sweep(results, out)]
+    has_load = any(scenario in LOAD_ORDER for scenario, _server in groups)
+    if "throughput" in plots and has_load:
+        made.append(plot_throughput(groups, out))
+    if "latency" in plots and has_load:
+        made.append(plot_latency(groups, out))
+    if "memory" in plots:
+        made.append(plot_memory(groups, out))
+    if "sweep" in plots:
+        made.append(plot_sweep(results, out))
     return [p for p in made if p is not None]
 
 
@@ -198,8 +210,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
     parser.add_argument("results", nargs="?", type=Path)
     parser.add_argument("--out", type=Path, default=DOCS_DIR)
+    parser.add_argument(
+        "--plots",
+        nargs="+",
+        choices=PLOTS,
+        default=PLOTS,
+        help="which plots (default: every one the results have data for)",
+    )
     args = parser.parse_args()
-    for path in plot(args.results or newest_results(), args.out):
+    for path in plot(args.results or newest_results(), args.out, args.plots):
         print(path)
     return 0
 

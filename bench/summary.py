@@ -103,7 +103,7 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     def open_loop(scenario: str, goal_ms: float, *, with_sweep: bool = False) -> None:
         if runs := groups.get((scenario, "parley")):
             p99 = median_of(runs, "deliver_ms", "p99")
-            target = {
+            target: dict[str, Any] = {
                 "target": f"{shape(scenario)}: send->deliver p99",
                 "baseline": round(
                     median_of(groups.get((scenario, "reference"), []), "deliver_ms", "p99"),
