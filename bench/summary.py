@@ -118,18 +118,16 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
             if with_sweep and sweep is not None:
                 # Issue 17: "... or say what rate the server carries at p99 <= 25 ms".
                 shape_of_runs = (runs[0].get("subscribers"), runs[0].get("senders"))
-                carried = {
-                    f["server"]: f["carried_rate"]
-                    for f in sweep["carried"]
-                    if (f["subscribers"], f["senders"]) == shape_of_runs
-                }
+                carried = [
+                    f for f in sweep["carried"] if (f["subscribers"], f["senders"]) == shape_of_runs
+                ]
                 if carried:
-                    target["carried_rate"] = carried
+                    target["carried_rate"] = {f["server"]: f["carried_rate"] for f in carried}
                     target["measured"] += f"; rate carried at p99 <= {goal_ms:g} ms: " + (
                         ", ".join(
-                            f"{'naive' if server == 'reference' else server} "
-                            f"{open_sweep.rate_text(rate)}"
-                            for server, rate in carried.items()
+                            f"{'naive' if f['server'] == 'reference' else f['server']} "
+                            f"{open_sweep.rate_text(f)}"
+                            for f in carried
                         )
                     )
             targets.append(target)

@@ -127,13 +127,17 @@ def test_the_carried_rate_is_the_highest_whose_median_p99_is_within_the_goal() -
     )
 
 
-def test_a_lucky_rate_above_a_missed_one_is_flagged() -> None:
+def test_a_lucky_rate_above_a_missed_one_is_flagged_and_no_rate_at_all_said_so() -> None:
     results = [run(200, "parley", 30, 1), run(400, "parley", 30, 1), run(600, "parley", 9, 1)]
-    (found,) = sweep.summarize(results)["carried"]  # type: ignore[index]
-    assert found["carried_rate"] == 600.0
-    assert not found["monotone"]
-    assert "parley 600 msg/s (a lower rate missed)" in sweep.carried_line(
-        sweep.summarize(results)  # type: ignore[arg-type]
+    results += [run(200, "reference", 26, 1), run(600, "reference", 900, 1)]
+    summary = sweep.summarize(results)
+    assert summary is not None
+    found = {f["server"]: f for f in summary["carried"]}
+    assert found["parley"]["carried_rate"] == 600.0
+    assert not found["parley"]["monotone"]
+    assert found["reference"]["carried_rate"] is None
+    assert sweep.carried_line(summary).endswith(
+        "reference below 200 msg/s, parley 600 msg/s (a lower rate missed)"
     )
 
 
