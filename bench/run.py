@@ -31,6 +31,7 @@ import resource
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -81,14 +82,20 @@ def plan(args: argparse.Namespace) -> tuple[list[Scenario], IdleScenario | None]
     return loads, idle
 
 
-def round_order(loads: list[Scenario], round_number: int) -> list[Scenario]:
-    """The sweep's rates go up in odd rounds and down in even ones, so that drift in the
-    machine over a round (or a server warming up) does not always favour the same rates."""
-    if round_number % 2:
+def round_order(
+    loads: list[Scenario], round_number: int, swept: Sequence[float] = ()
+) -> list[Scenario]:
+    """The sweep's rates (`swept`) go up in odd rounds and down in even ones, so that drift
+    in the machine over a round does not always favour the same rates; the other scenarios
+    keep their places."""
+    names = {sweep.scenario_name(rate) for rate in swept}
+    places = [i for i, s in enumerate(loads) if s.name in names]
+    if round_number % 2 or not places:
         return loads
-    fixed = [s for s in loads if s.rate is None or not s.name.startswith("open-")]
-    rates = [s for s in loads if s not in fixed]
-    return fixed + rates[::-1]
+    ordered = list(loads)
+    for place, scenario in zip(places, [loads[i] for i in reversed(places)], strict=True):
+        ordered[place] = scenario
+    return ordered
 
 
 class Runner:
@@ -230,7 +237,7 @@ class Runner:
         for round_number in range(1, self.args.rounds + 1):
             self.round = round_number
             print(f"\n=== round {round_number} of {self.args.rounds} ===", flush=True)
-            for scenario in round_order(loads, round_number):
+            for scenario in round_order(loads, round_number, self.args.open_rates or ()):
                 if scenario.name == "busy-room":
                     await self.ceiling_run()
                 for kind in scenario.servers:

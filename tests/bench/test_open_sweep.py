@@ -22,9 +22,10 @@ from bench.targets import ParleyTarget, ReferenceTarget, Target
 from tests.support.server import ServerFactory
 
 
-def names(args: list[str], round_number: int = 1) -> list[str]:
-    loads, _idle = plan(build_parser().parse_args(args))
-    return [s.name for s in round_order(loads, round_number)]
+def names(argv: list[str], round_number: int = 1) -> list[str]:
+    args = build_parser().parse_args(argv)
+    loads, _idle = plan(args)
+    return [s.name for s in round_order(loads, round_number, args.open_rates or ())]
 
 
 def test_the_sweep_plans_open_1000s_shape_once_per_rate() -> None:
@@ -57,6 +58,9 @@ def test_a_sweep_beside_other_scenarios_runs_each_rate_once_alternating_directio
     args = ["--scenarios", "fanout-100", "open-1000", "--open-rates", "200", "600", "1000"]
     assert names(args, 1) == ["fanout-100", "open-200", "open-600", "open-1000"]
     assert names(args, 2) == ["fanout-100", "open-1000", "open-600", "open-200"]
+    # Without a sweep, every round runs the scenarios in the order given.
+    args = ["--scenarios", "open-200", "busy-room", "open-1000"]
+    assert names(args, 2) == names(args, 1) == ["open-200", "busy-room", "open-1000"]
 
 
 def run(rate: float, server: str, p99: float, round_number: int, **extra: Any) -> dict[str, Any]:
