@@ -64,16 +64,17 @@ async def busy_percent(seconds: float = 2.0) -> float:
     return 100 * (machine_busy_seconds() - before) / seconds
 
 
-async def wait_until_quiet(*, threshold: float, patience: float) -> float:
+async def wait_until_quiet(*, threshold: float, patience: float, sample: float = 2.0) -> float:
     """Between runs nothing of ours is busy: wait (at most `patience` seconds) until the
-    rest of the machine uses less than `threshold` % of a core. Returns the last reading."""
+    rest of the machine uses less than `threshold` % of a core, reading it over `sample`
+    seconds at a time. Returns the last reading."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + patience
-    busy = await busy_percent()
+    busy = await busy_percent(sample)
     announced = False
     while busy > threshold and loop.time() < deadline:
         if not announced:
             print(f"   waiting for a quiet machine (other work: {busy:.0f}% CPU)", flush=True)
             announced = True
-        busy = await busy_percent()
+        busy = await busy_percent(sample)
     return round(busy, 1)

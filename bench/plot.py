@@ -2,6 +2,7 @@
 
     python -m bench.plot                              # the newest bench/results/*.jsonl
     python -m bench.plot bench/results/X.jsonl --out docs/performance
+    python -m bench.plot --plots sweep                # only open-sweep.png (bench.run --open-rates)
 
 Bars are medians over rounds; dots are the single rounds.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import statistics
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
+from bench import sweep
 from bench.report import RESULTS_DIR, read_jsonl
 from bench.summary import Groups, group_runs
 
@@ -130,10 +133,69 @@ def plot_memory(groups: Groups, out: Path) -> Path | None:
     return path
 
 
-def plot(results_path: Path, out: Path) -> list[Path]:
+def plot_sweep(results: list[dict[str, Any]], out: Path) -> Path | None:
+    """p99 against rate, one line per server (medians of rounds, dots the rounds), from
+    `bench.run --open-rates`; None when the results hold no sweep."""
+    summary = sweep.summarize(results)
+    if summary is None:
+        return None
+    shapes = sorted({(row["subscribers"], row["senders"]) for row in summary["rows"]})
+    fig, axes = plt.subplots(1, len(shapes), figsize=(5.5 * len(shapes), 4), squeeze=False)
+    for ax, shape in zip(axes[0], shapes, strict=True):
+        rows = [r for r in summary["rows"] if (r["subscribers"], r["senders"]) == shape]
+        for server in dict.fromkeys(r["server"] for r in rows):
+            mine = [r for r in rows if r["server"] == server]
+            color = COLORS.get(server)
+            label = "naive reference" if server == "reference" else server
+            rates, p99s = [r["rate"] for r in mine], [r["p99_ms"] for r in mine]
+            ax.plot(rates, p99s, "o-", color=color, label=label)
+            for r in mine:
+                ax.scatter(
+                    [r["rate"]] * len(r["p99_per_round"]),
+                    r["p99_per_round"],
+                    s=8,
+                    color=color,
+                    alpha=0.5,
+                    zorder=3,
+                )
+        ax.axhline(summary["goal_p99_ms"], color=COLORS["ceiling"], ls="--", lw=1)
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda value, _pos: f"{value:g}"))
+        ax.set_xlabel("open-loop rate, messages/s")
+        ax.set_ylabel("send -> deliver p99, ms (log)")
+        ax.set_title(f"{shape[0]} subscribers, {shape[1]} senders", fontsize=9)
+        ax.grid(alpha=0.3, which="both")
+        ax.legend(fontsize=8, loc="upper left")
+    fig.suptitle(
+        "Open-loop sweep: send->deliver p99 by rate\n"
+        f"(median of rounds; dots: rounds; dashed: {summary['goal_p99_ms']:g} ms goal)",
+        fontsize=10,
+    )
+    fig.tight_layout()
+    path = out / "open-sweep.png"
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+PLOTS = ("throughput", "latency", "memory", "sweep")
+
+
+def plot(results_path: Path, out: Path, plots: Sequence[str] = PLOTS) -> list[Path]:
+    """The plots asked for that the results have data for."""
     out.mkdir(parents=True, exist_ok=True)
-    groups = group_runs(read_jsonl(results_path))
-    made = [plot_throughput(groups, out), plot_latency(groups, out), plot_memory(groups, out)]
+    results = read_jsonl(results_path)
+    groups = group_runs(results)
+    made: list[Path | None] = []
+    has_load = any(scenario in LOAD_ORDER for scenario, _server in groups)
+    if "throughput" in plots and has_load:
+        made.append(plot_throughput(groups, out))
+    if "latency" in plots and has_load:
+        made.append(plot_latency(groups, out))
+    if "memory" in plots:
+        made.append(plot_memory(groups, out))
+    if "sweep" in plots:
+        made.append(plot_sweep(results, out))
     return [p for p in made if p is not None]
 
 
@@ -148,8 +210,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.plot", description=__doc__)
     parser.add_argument("results", nargs="?", type=Path)
     parser.add_argument("--out", type=Path, default=DOCS_DIR)
+    parser.add_argument(
+        "--plots",
+        nargs="+",
+        choices=PLOTS,
+        default=PLOTS,
+        help="which plots (default: every one the results have data for)",
+    )
     args = parser.parse_args()
-    for path in plot(args.results or newest_results(), args.out):
+    for path in plot(args.results or newest_results(), args.out, args.plots):
         print(path)
     return 0
 

@@ -5,34 +5,42 @@
     python -m bench.run --scenarios fanout-100 open-200 --rounds 3
     python -m bench.run --scenarios fanout-100 --brokers memory redis cluster --no-reference
     python -m bench.run --scenarios fanout-100 --ws-protocols parley websockets-sansio
+    python -m bench.run --open-rates 200 400 600 800 1000 --rounds 3   # the rate sweep
 
 It creates a fresh PostgreSQL database, migrates it, signs up the users and creates the
 rooms once, then for each round and scenario starts the reference server, measures it,
 stops it, starts Parley, measures it, stops it (the busy-room scenario measures PostgreSQL's
 one-message-per-transaction ceiling right before Parley instead). Each server runs alone,
 pinned to CPU 1; this process (the load generator and the PostgreSQL ceiling client) is
-pinned to CPU 0. Every run is appended to bench/results/<timestamp>.jsonl and printed; the
+pinned to CPU 0 (--no-pin: neither; --pin-postgres: PostgreSQL's processes too, see
+bench/pgpin.py). Every run is appended to bench/results/<timestamp>.jsonl and printed; the
 medians and ratios come at the end. The database is dropped afterwards.
+
+--open-rates runs the open-loop scenario at each rate (bench/sweep.py) and reports the
+highest rate each server carries at send->deliver p99 <= 25 ms (median over rounds).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import resource
 import signal
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bench import brokers, database, machine, report, servers, wsclient
+from bench import brokers, database, machine, report, servers, sweep, wsclient
 from bench.idle import run_idle
 from bench.loadgen import run_load
 from bench.pg_ceiling import find_ceiling
+from bench.pgpin import PinError, PostgresPin
 from bench.population import Population
 from bench.profiler import Profiler
 from bench.scenarios import ALL_SCENARIOS, IDLE, LOAD_SCENARIOS, IdleScenario, Scenario
@@ -52,15 +60,42 @@ def raise_open_files_limit() -> int:
 
 
 def plan(args: argparse.Namespace) -> tuple[list[Scenario], IdleScenario | None]:
-    names = args.scenarios or list(ALL_SCENARIOS)
+    """The load scenarios of a round, in order, and the idle one. With --open-rates alone,
+    only the sweep; with --scenarios too, those and then the sweep (a sweep rate that is a
+    named scenario, open-200 or open-1000, runs once, as the sweep's)."""
+    names = args.scenarios or ([] if args.open_rates else list(ALL_SCENARIOS))
     loads = [LOAD_SCENARIOS[n] for n in names if n in LOAD_SCENARIOS]
     idle = replace(IDLE, connections=args.idle_connections) if "idle" in names else None
+    if args.open_rates:
+        rates = sweep.sweep_scenarios(
+            args.open_rates, subscribers=args.open_subscribers, senders=args.open_senders
+        )
+        swept = {s.name for s in rates}
+        loads = [s for s in loads if s.name not in swept] + rates
     if args.duration:
         loads = [replace(s, duration=args.duration) for s in loads]
+    if args.warmup is not None:
+        loads = [replace(s, warmup=args.warmup) for s in loads]
     if args.quick:
         loads = [s.scaled(0.1 if s.subscribers >= 1000 else 0.3, duration=3.0) for s in loads]
         idle = idle.scaled(0.05) if idle else None
     return loads, idle
+
+
+def round_order(
+    loads: list[Scenario], round_number: int, swept: Sequence[float] = ()
+) -> list[Scenario]:
+    """The sweep's rates (`swept`) go up in odd rounds and down in even ones, so that drift
+    in the machine over a round does not always favour the same rates; the other scenarios
+    keep their places."""
+    names = {sweep.scenario_name(rate) for rate in swept}
+    places = [i for i, s in enumerate(loads) if s.name in names]
+    if round_number % 2 or not places:
+        return loads
+    ordered = list(loads)
+    for place, scenario in zip(places, [loads[i] for i in reversed(places)], strict=True):
+        ordered[place] = scenario
+    return ordered
 
 
 class Runner:
@@ -76,7 +111,7 @@ class Runner:
         self.broker_urls = broker_urls or {}
         self.database_url = database_url
         self.workdir = workdir
-        self.cpu: int | None = None if args.no_pin else SERVER_CPU
+        self.cpu: int | None = SERVER_CPU if args.pin else None
         self.out: Path = args.out
         self.results: list[dict[str, Any]] = []
         self.round = 0
@@ -115,7 +150,10 @@ class Runner:
 
     async def quiet(self) -> float:
         return await machine.wait_until_quiet(
-            threshold=self.args.quiet_below, patience=self.args.quiet_patience
+            threshold=self.args.quiet_below,
+            patience=self.args.quiet_patience,
+            # The reading itself takes this long: a tiny run (the smoke test) skips most of it.
+            sample=min(2.0, max(0.1, self.args.quiet_patience)),
         )
 
     async def load_run(
@@ -199,7 +237,7 @@ class Runner:
         for round_number in range(1, self.args.rounds + 1):
             self.round = round_number
             print(f"\n=== round {round_number} of {self.args.rounds} ===", flush=True)
-            for scenario in loads:
+            for scenario in round_order(loads, round_number, self.args.open_rates or ()):
                 if scenario.name == "busy-room":
                     await self.ceiling_run()
                 for kind in scenario.servers:
@@ -220,6 +258,9 @@ class Runner:
         summary = judge(self.results)
         print_summary(summary)
         report.append_jsonl(self.out, {"scenario": "summary", **summary})
+        if "open_sweep" in summary:
+            # Its own line too, for whoever reads the results file for the sweep alone.
+            report.append_jsonl(self.out, {"scenario": "open-sweep", **summary["open_sweep"]})
         if self.broker_urls:
             rows = brokers.costs(self.results)
             brokers.print_costs(rows)
@@ -233,20 +274,45 @@ async def _main(args: argparse.Namespace) -> int:
     assert main_task is not None
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
     limit = raise_open_files_limit()
-    if not args.no_pin:
-        os.sched_setaffinity(0, {CLIENT_CPU})
-    info = machine.describe()
-    info.update(
-        {
-            "open_files_limit": limit,
-            "client": wsclient.backend_name(args.client),
-            "postgresql": await database.server_version(args.database_url),
-            "pinned": not args.no_pin,
-            "args": {k: str(v) for k, v in vars(args).items()},
-        }
+    with contextlib.ExitStack() as stack:
+        pinning = pin(args, stack)
+        info = machine.describe()
+        info.update(
+            {
+                "open_files_limit": limit,
+                "client": wsclient.backend_name(args.client),
+                "postgresql": await database.server_version(args.database_url),
+                "pinned": args.pin,
+                "pinning": pinning,
+                "args": {k: str(v) for k, v in vars(args).items()},
+            }
+        )
+        print(machine.summary_line(info), flush=True)
+        print(f"pinning: {pinning}", flush=True)
+        report.append_jsonl(args.out, {"scenario": "machine", **info})
+        return await measure(args)
+
+
+def pin(args: argparse.Namespace, stack: contextlib.ExitStack) -> str:
+    """Pin this process (and, through `stack`, PostgreSQL) as asked; says what was pinned."""
+    if not args.pin:
+        return "nothing (--no-pin): the scheduler places every process"
+    os.sched_setaffinity(0, {CLIENT_CPU})
+    said = (
+        f"load generator (this process, pid {os.getpid()}) on CPU {CLIENT_CPU}; "
+        f"each server under test on CPU {SERVER_CPU} (taskset -c)"
     )
-    print(machine.summary_line(info), flush=True)
-    report.append_jsonl(args.out, {"scenario": "machine", **info})
+    if args.pin_postgres == "none":
+        return f"{said}; PostgreSQL not pinned (a system service: --pin-postgres to pin it)"
+    cpu = CLIENT_CPU if args.pin_postgres == "client" else SERVER_CPU
+    count = stack.enter_context(PostgresPin({cpu})).count
+    return (
+        f"{said}; PostgreSQL ({count} processes and the backends they fork) on CPU {cpu}, "
+        "its original CPUs restored at the end"
+    )
+
+
+async def measure(args: argparse.Namespace) -> int:
     url = await database.create_database(args.database_url)
     started = time.monotonic()
     try:
@@ -271,6 +337,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--scenarios", nargs="+", choices=ALL_SCENARIOS)
     parser.add_argument("--quick", action="store_true", help="small and short: checks the setup")
     parser.add_argument("--duration", type=float, help="measured seconds per run (default 10)")
+    parser.add_argument("--warmup", type=float, help="seconds of load before the window (2)")
+    parser.add_argument(
+        "--open-rates",
+        nargs="+",
+        type=float,
+        metavar="MSG_PER_S",
+        help="the open-loop rate sweep: open-1000's shape at each rate, for every server; "
+        "reports the highest rate carried at p99 <= 25 ms (only the sweep unless "
+        "--scenarios is given too)",
+    )
+    parser.add_argument(
+        "--open-subscribers",
+        type=int,
+        help=f"subscribers in the sweep's room (default {sweep.BASE.subscribers})",
+    )
+    parser.add_argument(
+        "--open-senders",
+        type=int,
+        help=f"connections the sweep's rate is spread over (default {sweep.BASE.senders})",
+    )
     parser.add_argument("--idle-connections", type=int, default=IDLE.connections)
     parser.add_argument("--client", choices=("auto", "picows", "websockets"), default="auto")
     parser.add_argument(
@@ -296,7 +382,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--no-reference", action="store_true", help="skip the reference server's runs"
     )
-    parser.add_argument("--no-pin", action="store_true", help="do not pin to CPUs 0 and 1")
+    parser.add_argument(
+        "--pin",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help=f"load generator on CPU {CLIENT_CPU}, servers on CPU {SERVER_CPU} (default; "
+        "--no-pin: let the scheduler place them)",
+    )
+    parser.add_argument(
+        "--pin-postgres",
+        choices=("none", "client", "server"),
+        default="none",
+        help="also pin the local PostgreSQL's processes (needs root) to the load generator's "
+        "CPU or the server's; restored at the end",
+    )
     parser.add_argument(
         "--parley-env",
         nargs="*",
@@ -330,7 +429,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main() -> int:
-    args = build_parser().parse_args()
+    parser = build_parser()
+    args = parser.parse_args()
+    if not args.pin and args.pin_postgres != "none":
+        parser.error("--pin-postgres needs the others pinned too (drop --no-pin)")
     try:
         import uvloop
 
@@ -343,6 +445,9 @@ def main() -> int:
     except (asyncio.CancelledError, KeyboardInterrupt):
         print("interrupted: servers stopped, benchmark database dropped", flush=True)
         return 130
+    except PinError as error:  # --pin-postgres without root, or no local PostgreSQL
+        print(f"cannot pin PostgreSQL: {error}", flush=True)
+        return 2
 
 
 if __name__ == "__main__":

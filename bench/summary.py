@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from bench import sweep as open_sweep
 from bench.report import RESULTS_DIR, format_table, read_jsonl
 
 Groups = dict[tuple[str, str], list[dict[str, Any]]]
@@ -53,6 +54,7 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
     """The issue's targets, each with baseline, Parley, measured value, goal and verdict."""
     groups = group_runs(results)
     targets: list[dict[str, Any]] = []
+    sweep = open_sweep.summarize(results)
 
     def shape(scenario: str) -> str:
         """The scenario as it ran (quick runs are smaller than the targets' wording)."""
@@ -98,26 +100,40 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         2.5,  # issue 17
     )
 
-    def open_loop(scenario: str, goal_ms: float) -> None:
+    def open_loop(scenario: str, goal_ms: float, *, with_sweep: bool = False) -> None:
         if runs := groups.get((scenario, "parley")):
             p99 = median_of(runs, "deliver_ms", "p99")
-            targets.append(
-                {
-                    "target": f"{shape(scenario)}: send->deliver p99",
-                    "baseline": round(
-                        median_of(groups.get((scenario, "reference"), []), "deliver_ms", "p99"),
-                        2,
-                    ),
-                    "parley": round(p99, 2),
-                    "measured": f"{p99:.1f} ms",
-                    "per_round": [round(r["deliver_ms"]["p99"], 1) for r in runs],
-                    "goal": f"<= {goal_ms:.0f} ms",
-                    "met": p99 <= goal_ms,
-                }
-            )
+            target: dict[str, Any] = {
+                "target": f"{shape(scenario)}: send->deliver p99",
+                "baseline": round(
+                    median_of(groups.get((scenario, "reference"), []), "deliver_ms", "p99"),
+                    2,
+                ),
+                "parley": round(p99, 2),
+                "measured": f"{p99:.1f} ms",
+                "per_round": [round(r["deliver_ms"]["p99"], 1) for r in runs],
+                "goal": f"<= {goal_ms:.0f} ms",
+                "met": p99 <= goal_ms,
+            }
+            if with_sweep and sweep is not None:
+                # Issue 17: "... or say what rate the server carries at p99 <= 25 ms".
+                shape_of_runs = (runs[0].get("subscribers"), runs[0].get("senders"))
+                carried = [
+                    f for f in sweep["carried"] if (f["subscribers"], f["senders"]) == shape_of_runs
+                ]
+                if carried:
+                    target["carried_rate"] = {f["server"]: f["carried_rate"] for f in carried}
+                    target["measured"] += f"; rate carried at p99 <= {goal_ms:g} ms: " + (
+                        ", ".join(
+                            f"{'naive' if f['server'] == 'reference' else f['server']} "
+                            f"{open_sweep.rate_text(f)}"
+                            for f in carried
+                        )
+                    )
+            targets.append(target)
 
     open_loop("open-200", 10.0)
-    open_loop("open-1000", 25.0)  # issue 17
+    open_loop("open-1000", open_sweep.GOAL_P99_MS, with_sweep=True)  # issue 17
     throughput(
         "busy-room",
         f"busy room, {shape('busy-room')}: acked msg/s vs PG 1 msg/tx ceiling",
@@ -154,7 +170,10 @@ def judge(results: Sequence[dict[str, Any]]) -> dict[str, Any]:
         }
     )
     rounds = {r.get("round") for r in runs_all}
-    return {"rounds": len(rounds), "targets": targets}
+    summary: dict[str, Any] = {"rounds": len(rounds), "targets": targets}
+    if sweep is not None:
+        summary["open_sweep"] = sweep
+    return summary
 
 
 def scenario_rows(results: Sequence[dict[str, Any]]) -> list[list[str]]:
@@ -265,8 +284,13 @@ def print_summary(summary: dict[str, Any]) -> None:
         [cell.replace("**", "").upper() if cell == "**missed**" else cell for cell in row]
         for row in target_rows(summary)
     ]
+    if sweep := summary.get("open_sweep"):
+        print(f"\nOpen-loop rate sweep, medians of {summary['rounds']} round(s):")
+        print(format_table(open_sweep.table_rows(sweep), open_sweep.SWEEP_HEADER))
     print(f"\nMedians of {summary['rounds']} round(s):")
     print(format_table(rows, TARGET_HEADER), flush=True)
+    if sweep:
+        print(open_sweep.carried_line(sweep), flush=True)
 
 
 def main() -> int:
@@ -283,6 +307,11 @@ def main() -> int:
         print(markdown(scenario_rows(results), SCENARIO_HEADER))
         print()
         print(markdown(ceiling_and_idle_rows(results), OTHER_HEADER))
+        if sweep := summary.get("open_sweep"):
+            print()
+            print(markdown(open_sweep.table_rows(sweep), open_sweep.SWEEP_HEADER))
+            print()
+            print(open_sweep.carried_line(sweep))
     else:
         print_summary(summary)
         print()
