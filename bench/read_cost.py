@@ -88,7 +88,7 @@ async def measure(url: str, username: str, paths: list[str], calls: int) -> None
                 )
                 login.raise_for_status()
                 token = login.json()["access_token"]
-                rooms = (await http.get("/rooms", headers={"Authorization": f"Bearer {token}"}))
+                rooms = await http.get("/rooms", headers={"Authorization": f"Bearer {token}"})
                 room = next(r["id"] for r in rooms.json()["rooms"] if r.get("member", True))
             print(f"server CPU per call, best of 3 slices of {calls // 3} calls (room {room})")
             for template in paths:
@@ -103,7 +103,8 @@ async def measure(url: str, username: str, paths: list[str], calls: int) -> None
                     for _ in range(calls // 3):
                         await call(app, path, token)
                     slices.append(1000 * (time.process_time() - began) / (calls // 3))
-                print(f"  {path:<45} {min(slices):6.2f} ms   ({' '.join(f'{s:.2f}' for s in slices)})")
+                each = " ".join(f"{s:.2f}" for s in slices)
+                print(f"  {path:<45} {min(slices):6.2f} ms   ({each})")
 
 
 def main() -> None:

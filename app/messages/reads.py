@@ -102,10 +102,17 @@ async def hydrate(
     ids = [message.id for message, _ in pairs]
     reactions = await load_reactions(session, ids)
     mentions = await load_mentions(session, ids)
+    # A page has few authors: each is turned into its UserRead once, not once per message.
+    authors: dict[int, UserRead] = {}
+    for _message, author in pairs:
+        if author.id not in authors:
+            authors[author.id] = (
+                author if isinstance(author, UserRead) else UserRead.model_validate(author)
+            )
     return [
         message_read(
             message,
-            author,
+            authors[author.id],
             reactions=reactions.get(message.id),
             mentions=mentions.get(message.id),
         )
