@@ -60,7 +60,7 @@ from app.messages import search, threads
 from app.messages import service as messages
 from app.rooms import service as rooms_service
 from app.users.models import User
-from bench import database, machine, report, servers
+from bench import brokers, database, machine, report, servers
 from bench.history_data import COMMON_SEARCH, History, Shape, rare_word
 from bench.history_load import load, loaded_shape
 from bench.metrics import percentiles_ms
@@ -432,13 +432,22 @@ async def prepare_database(
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    # Several workers share a broker: a private Redis for the run's length.
+    with brokers.broker_urls(["redis"] if args.workers > 1 else ["memory"]) as urls:
+        return await run_with_broker(args, next(iter(urls.values())))
+
+
+async def run_with_broker(args: argparse.Namespace, broker_url: str) -> dict[str, Any]:
     shape = Shape(messages=args.messages, rooms=args.rooms, users=args.users, seed=args.seed)
     url, drop, info = await prepare_database(args, shape)
     workdir = Path(tempfile.mkdtemp(prefix="parley-history-"))
     server = None
     try:
         facts = await read_facts(database.asyncpg_dsn(url), shape)
-        server = await servers.parley_server(database_url=url, workdir=workdir, cpu=None).start()
+        env = {"BROKER_URL": broker_url} if args.workers > 1 else None
+        server = await servers.parley_server(
+            database_url=url, workdir=workdir, cpu=None, env=env, workers=args.workers
+        ).start()
         tokens = [await login(server.base_url, "user1") for _ in range(args.clients)]
         chosen = args.measures or list(MEASURES)
         requests = http_requests(facts)
@@ -492,6 +501,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "shape": shape.describe(),
         "database": make_url(url).database,
         "clients": args.clients,
+        "workers": args.workers,
         "requests": args.requests,
         "listed_rooms": facts.listed_rooms,
         "heavy_user_rooms": len(facts.rooms),
@@ -503,8 +513,15 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cpu_seconds(process: psutil.Process) -> float:
-    times = process.cpu_times()
-    return float(times.user + times.system)
+    """The server's CPU time, its workers' included (`--workers`: they are its children)."""
+    total = 0.0
+    for each in (process, *process.children(recursive=True)):
+        try:
+            times = each.cpu_times()
+        except psutil.NoSuchProcess:
+            continue
+        total += times.user + times.system
+    return total
 
 
 def _fmt(result: dict[str, Any]) -> str:
@@ -526,7 +543,8 @@ def print_table(record: dict[str, Any]) -> None:
     shape = record["shape"]
     print(
         f"\n{shape['messages']:,} messages, {shape['rooms']} rooms, {shape['users']} users; "
-        f"{record['clients']} clients; GET /rooms lists {record['listed_rooms']} rooms "
+        f"{record['clients']} clients, {record.get('workers', 1)} server process(es); "
+        f"GET /rooms lists {record['listed_rooms']} rooms "
         f"({record['heavy_user_rooms']} his)"
     )
     print("| measure | p50 ms | p99 ms | target p99 | verdict | server CPU ms/call | calls/s |")
@@ -553,6 +571,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=0, help="users (0: messages/500, 50-20,000)")
     parser.add_argument("--seed", type=int, default=17)
     parser.add_argument("--clients", type=int, default=8, help="concurrent clients")
+    parser.add_argument(
+        "--workers", type=int, default=1, help="server processes (> 1: with a private Redis)"
+    )
     parser.add_argument("--requests", type=int, default=800, help="timed requests per measure")
     parser.add_argument("--warmup", type=int, default=5, help="untimed requests per client first")
     parser.add_argument("--measures", nargs="*", choices=MEASURES, help="only these")

@@ -166,9 +166,16 @@ def _pinned(cpu: int | None, command: list[str]) -> list[str]:
 
 
 def parley_server(
-    *, database_url: str, workdir: Path, cpu: int | None, env: dict[str, str] | None = None
+    *,
+    database_url: str,
+    workdir: Path,
+    cpu: int | None,
+    env: dict[str, str] | None = None,
+    workers: int = 1,
 ) -> ServerProcess:
     command = [PARLEY, "serve", "--host", "127.0.0.1", "--no-migrate"]
+    if workers > 1:
+        command += ["--workers", str(workers)]  # needs BROKER_URL (redis) in `env`
     environment = parley_environment(database_url, workdir / "data", **(env or {}))
     return ServerProcess("parley", _pinned(cpu, command), environment, workdir)
 
