@@ -72,7 +72,7 @@ async def call(app: Any, path: str, token: str) -> int:
 
 async def measure(url: str, username: str, paths: list[str], calls: int) -> None:
     with tempfile.TemporaryDirectory() as data:
-        settings = Settings(  # type: ignore[call-arg]
+        settings = Settings(
             _env_file=None,
             database_url=url,
             data_dir=Path(data),
