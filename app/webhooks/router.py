@@ -139,7 +139,8 @@ async def update_webhook(
 @router.post(
     "/{webhook_id}/secret",
     response_model=WebhookCreated,
-    responses=error_responses(WebhookNotFound),
+    # RoomNotFound again: a route's own 404 replaces the router's in the document.
+    responses=error_responses(RoomNotFound, WebhookNotFound),
     summary="Rotate a webhook's signing secret",
 )
 async def rotate_secret(

@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 import pytest
 
+from app.webhooks.signing import SecretBox
 from tests.support.rooms import add_member, create_room, send
 from tests.support.users import TestUser, UserFactory
 from tests.support.webhook_receiver import Receiver, verify
@@ -82,6 +83,24 @@ async def test_a_ping_after_rotation_is_signed_with_the_new_secret_only(
     [got] = receiver.of()
     assert verify(new, got.headers, got.body)
     assert not verify(hook["secret"], got.headers, got.body)
+
+
+async def test_rotation_mends_a_secret_that_a_new_secret_key_made_unreadable(
+    client: httpx.AsyncClient, users: UserFactory, receiver: Receiver, app: object
+) -> None:
+    owner = await users.create()
+    room = await create_room(client, owner)
+    hook = await create_webhook(client, owner, room["id"], receiver)
+    base = f"/rooms/{room['id']}/webhooks/{hook['id']}"
+    # SECRET_KEY changed: the stored secret no longer decrypts.
+    object.__setattr__(app.state.webhooks, "secrets", SecretBox("another secret key"))  # type: ignore[attr-defined]
+    broken = (await client.post(f"{base}/test", headers=owner.headers)).json()
+    assert "cannot be read" in broken["error"]
+    new = await rotated(client, owner, room["id"], hook, receiver)
+    ping = (await client.post(f"{base}/test", headers=owner.headers)).json()
+    assert ping["status_code"] == 200
+    [got] = receiver.of()
+    assert verify(new, got.headers, got.body)
 
 
 async def test_only_owner_and_admins_rotate_and_others_leave_the_secret_alone(
