@@ -46,6 +46,11 @@ class UrlRefused(DomainError):
     default_detail: ClassVar[str] = "That URL cannot be used for a webhook."
 
 
+def shown_once(response: Response) -> None:
+    # The secret is in this body and nowhere else: no cache may keep a copy.
+    response.headers["Cache-Control"] = "no-store"
+
+
 async def _checked(url: str, services: WebhookServices) -> str:
     try:
         await ssrf.check(url, services.allow, services.resolve)
@@ -66,6 +71,7 @@ async def create_webhook(
     auth: ReleasedAuth,
     state: StateDep,
     services: WebhooksDep,
+    response: Response,
 ) -> WebhookCreated:
     """Deliver the room's changes (`events`) to `url` from now on. The answer holds the
     signing `secret`, shown this once. `url` must be http(s) and resolve to public
@@ -83,6 +89,7 @@ async def create_webhook(
             max_per_room=services.max_per_room,
         )
     services.worker.wake(room_id)
+    shown_once(response)
     return created
 
 
@@ -127,6 +134,33 @@ async def update_webhook(
         )
     services.worker.wake(room_id)
     return updated
+
+
+@router.post(
+    "/{webhook_id}/secret",
+    response_model=WebhookCreated,
+    # RoomNotFound again: a route's own 404 replaces the router's in the document.
+    responses=error_responses(RoomNotFound, WebhookNotFound),
+    summary="Rotate a webhook's signing secret",
+)
+async def rotate_secret(
+    room_id: RoomIdPath,
+    webhook_id: WebhookIdPath,
+    user: CurrentUser,
+    session: SessionDep,
+    services: WebhooksDep,
+    response: Response,
+) -> WebhookCreated:
+    """Replace the webhook's signing `secret`; the answer shows the new one, this once.
+    The old secret stops at once: from this answer on, every delivery attempt (the retry of
+    one in flight or waiting to retry too) is signed with the new secret only. Deliveries
+    the receiver refuses while it switches (e.g. 401 for a signature it cannot check yet)
+    retry with backoff as usual, so nothing is lost."""
+    rotated = await webhook_service.rotate_secret(
+        session, user, room_id, webhook_id, box=services.secrets
+    )
+    shown_once(response)
+    return rotated
 
 
 @router.delete(

@@ -8,6 +8,7 @@ drops the log.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 
@@ -32,6 +33,8 @@ from app.webhooks.schemas import (
     WebhookUpdate,
 )
 from app.webhooks.sender import Attempt, Sender
+
+logger = logging.getLogger(__name__)
 
 DELIVERIES_PAGE = 100
 
@@ -139,6 +142,33 @@ async def update_webhook(
         webhook.retry_at = None
     await session.flush()
     return webhook_read(webhook)
+
+
+async def rotate_secret(
+    session: AsyncSession,
+    actor: User,
+    room_id: int,
+    webhook_id: int,
+    *,
+    box: signing.SecretBox,
+) -> WebhookCreated:
+    """Replace the webhook's signing secret; the answer shows the new one, this once.
+
+    The old secret stops at once: the worker reads the secret again in the transaction that
+    renews its lease right before each attempt, so once this commits, every attempt that
+    begins signs with the new one (the retry of a delivery in flight or backing off too).
+    Only an attempt already under way may still carry the old one; a receiver that refuses
+    it makes it fail, and it is retried with backoff as usual, so nothing is lost. Only the
+    secret column is written, so a delivery settling meanwhile keeps its cursor and count.
+    """
+    webhook = await get_webhook(session, actor, room_id, webhook_id)
+    secret = signing.new_secret()
+    webhook.secret = box.seal(secret)
+    await session.flush()
+    logger.info(
+        "user %s rotated the secret of webhook %s in room %s", actor.id, webhook.id, room_id
+    )
+    return WebhookCreated(**webhook_read(webhook).model_dump(), secret=secret)
 
 
 async def delete_webhook(session: AsyncSession, actor: User, room_id: int, webhook_id: int) -> None:

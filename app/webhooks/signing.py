@@ -1,10 +1,11 @@
 """Webhook secrets: made, kept encrypted at rest, and used to sign each delivery.
 
-The secret is shown once, at creation. The server must still know it to sign, so it cannot be
-hashed like a password; it is stored encrypted (Fernet: AES-128-CBC + HMAC-SHA256) with a
-key derived from SECRET_KEY by HKDF, so a copy of the database alone does not reveal it.
+The secret is shown once, at creation (a rotation shows its new one once). The server must
+still know it to sign, so it cannot be hashed like a password; it is stored encrypted
+(Fernet: AES-128-CBC + HMAC-SHA256) with a key derived from SECRET_KEY by HKDF, so a copy
+of the database alone does not reveal it.
 Changing SECRET_KEY makes stored secrets unreadable: such a webhook's attempts fail (and it
-is eventually disabled) until it is deleted and created again.
+is eventually disabled) until its secret is rotated (`POST …/{id}/secret`).
 """
 
 from __future__ import annotations

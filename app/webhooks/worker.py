@@ -24,13 +24,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from app.core import metrics
 from app.core.config import Settings
 from app.core.database import EventSink, is_unavailable, utcnow
 from app.webhooks import leases, payloads, signing
-from app.webhooks.models import Delivery, State
+from app.webhooks.models import Delivery, State, Webhook
 from app.webhooks.sender import Attempt, Sender
 
 logger = logging.getLogger(__name__)
@@ -47,7 +48,7 @@ class Hook:
     id: int
     room_id: int
     url: str
-    secret: str  # sealed
+    secret: str  # sealed; read again before every attempt (a rotation takes effect at once)
     failures: int
 
 
@@ -224,7 +225,7 @@ class WebhookWorker:
             # Renewed right before the attempt, which ends (WEBHOOK_TIMEOUT_SECONDS) well
             # before the lease could expire: a process that takes an expired lease over
             # never overlaps this one.
-            if not await self._renew(hook.id, skipped):
+            if not await self._renew(hook.id, skipped, hook=hook):
                 return False
             skipped = None
             attempt = await self._attempt(hook, item)
@@ -235,9 +236,16 @@ class WebhookWorker:
             return await self._renew(hook.id, skipped)
         return True
 
-    async def _renew(self, webhook_id: int, cursor: tuple[int, int] | None) -> bool:
+    async def _renew(
+        self, webhook_id: int, cursor: tuple[int, int] | None, *, hook: Hook | None = None
+    ) -> bool:
+        """Renew the lease (moving the cursor past `cursor`); whether it was still held.
+        Before an attempt (`hook`), its sealed secret is read again in the same transaction:
+        a batch outlives a secret rotation, and once a rotation has answered no attempt may
+        begin with the old secret (on PostgreSQL the renewal waits for a rotation holding
+        the row, and the read then sees the new secret)."""
         async with self._sessionmaker() as session, session.begin():
-            return await leases.renew(
+            held = await leases.renew(
                 session,
                 webhook_id,
                 owner=self.owner,
@@ -245,6 +253,13 @@ class WebhookWorker:
                 seconds=self._settings.webhook_lease_seconds,
                 cursor=cursor,
             )
+            if not held or hook is None:
+                return held
+            secret = await session.scalar(select(Webhook.secret).where(Webhook.id == webhook_id))
+            if secret is None:  # the row is gone: nothing more to deliver
+                return False
+            hook.secret = secret
+            return True
 
     async def _attempt(self, webhook: Hook, outgoing: payloads.Outgoing) -> Attempt:
         try:

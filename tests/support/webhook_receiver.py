@@ -2,8 +2,8 @@
 delivery's signature (and timestamp window) and records what came, when, and whether two
 requests for one path ever overlapped.
 
-It can answer with another status, hold requests until released (to kill Parley mid-
-delivery), or be down (its port closed) and come back on the same port.
+It can answer with another status (or 401 to a bad signature), hold requests until released
+(to kill Parley mid-delivery), or be down (its port closed) and come back on the same port.
 """
 
 from __future__ import annotations
@@ -58,6 +58,8 @@ def verify(secret: str, headers: dict[str, str], body: bytes, *, now: float | No
 class Receiver:
     port: int = field(default_factory=free_port)
     status: int = 200
+    # Answer 401 to a request whose signature does not check, as a real receiver does.
+    refuse_unsigned: bool = False
     secrets: dict[str, str] = field(default_factory=dict)  # path -> secret
     received: list[Received] = field(default_factory=list)
     overlaps: list[str] = field(default_factory=list)
@@ -115,7 +117,7 @@ class Receiver:
             entry.ended = time.monotonic()
             self._in_flight[path] -= 1
             counted = False
-            status = self.status
+            status = 401 if self.refuse_unsigned and not entry.signed else self.status
             writer.write(
                 f"HTTP/1.1 {status} X\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok".encode()
             )
