@@ -101,7 +101,11 @@ async def list_webhooks(
     return WebhooksPage(webhooks=await webhook_service.list_webhooks(session, user, room_id))
 
 
-@router.get("/{webhook_id}", response_model=WebhookRead, responses=error_responses(WebhookNotFound))
+@router.get(
+    "/{webhook_id}",
+    response_model=WebhookRead,
+    responses=error_responses(RoomNotFound, WebhookNotFound),
+)
 async def get_webhook(
     room_id: RoomIdPath, webhook_id: WebhookIdPath, user: CurrentUser, session: SessionDep
 ) -> WebhookRead:
@@ -112,7 +116,7 @@ async def get_webhook(
 @router.patch(
     "/{webhook_id}",
     response_model=WebhookRead,
-    responses=error_responses(WebhookNotFound, UrlRefused),
+    responses=error_responses(RoomNotFound, WebhookNotFound, UrlRefused),
 )
 async def update_webhook(
     room_id: RoomIdPath,
@@ -166,7 +170,7 @@ async def rotate_secret(
 @router.delete(
     "/{webhook_id}",
     status_code=status.HTTP_204_NO_CONTENT,
-    responses=error_responses(WebhookNotFound),
+    responses=error_responses(RoomNotFound, WebhookNotFound),
 )
 async def delete_webhook(
     room_id: RoomIdPath, webhook_id: WebhookIdPath, user: CurrentUser, session: SessionDep
@@ -178,7 +182,7 @@ async def delete_webhook(
 @router.get(
     "/{webhook_id}/deliveries",
     response_model=DeliveriesPage,
-    responses=error_responses(WebhookNotFound),
+    responses=error_responses(RoomNotFound, WebhookNotFound),
 )
 async def list_deliveries(
     room_id: RoomIdPath, webhook_id: WebhookIdPath, user: CurrentUser, session: SessionDep
@@ -192,7 +196,7 @@ async def list_deliveries(
 @router.post(
     "/{webhook_id}/test",
     response_model=DeliveryRead,
-    responses=error_responses(WebhookNotFound),
+    responses=error_responses(RoomNotFound, WebhookNotFound),
 )
 async def test_webhook(
     room_id: RoomIdPath,
