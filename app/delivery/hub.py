@@ -71,7 +71,9 @@ class Hub:
         self._gap_timeout = gap_timeout
         self._feeds: dict[int, RoomFeed] = {}
         self._connections: set[Connection] = set()
-        self._by_user: dict[int, set[Connection]] = {}
+        # A user's connections here: the connection itself while it is their only one (most
+        # users have one, and an empty set alone is about 0.2 KiB), else a set.
+        self._by_user: dict[int, Connection | set[Connection]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     # Connections -----------------------------------------------------------------------
@@ -82,20 +84,38 @@ class Hub:
 
     def connections_of(self, user_id: int) -> int:
         """How many connections `user_id` has open in this process."""
-        return len(self._by_user.get(user_id, ()))
+        peers = self._by_user.get(user_id)
+        if peers is None:
+            return 0
+        return 1 if isinstance(peers, Connection) else len(peers)
+
+    def _connections_of(self, user_id: int) -> list[Connection]:
+        peers = self._by_user.get(user_id)
+        if peers is None:
+            return []
+        return [peers] if isinstance(peers, Connection) else list(peers)
 
     def add(self, connection: Connection) -> None:
         self._connections.add(connection)
-        self._by_user.setdefault(connection.user_id, set()).add(connection)
+        peers = self._by_user.get(connection.user_id)
+        if peers is None:
+            self._by_user[connection.user_id] = connection
+        elif isinstance(peers, Connection):
+            if peers is not connection:
+                self._by_user[connection.user_id] = {peers, connection}
+        else:
+            peers.add(connection)
 
     def remove(self, connection: Connection) -> list[int]:
         """Forget a connection; returns the rooms it was subscribed to."""
         self._connections.discard(connection)
         peers = self._by_user.get(connection.user_id)
-        if peers is not None:
+        if peers is connection:
+            del self._by_user[connection.user_id]
+        elif isinstance(peers, set):
             peers.discard(connection)
-            if not peers:
-                del self._by_user[connection.user_id]
+            if len(peers) == 1:
+                self._by_user[connection.user_id] = peers.pop()
         rooms = sorted(connection.rooms)
         connection.rooms.clear()
         for room_id in rooms:
@@ -195,7 +215,7 @@ class Hub:
                     connection.close(TOKEN_EXPIRED, "session revoked")
             return
         if kind is Kind.USER:
-            for connection in list(self._by_user.get(event.user_id, ())):
+            for connection in self._connections_of(event.user_id):
                 connection.push(event.frame)
             return
         feed = self._feeds.get(event.room_id)

@@ -303,7 +303,7 @@ async def run_connection(
     schedule_expiry(connection, caller.expires_at)
     metrics.WS_CONNECTIONS.inc()
     try:
-        await connection.serve(lambda: handler.receive_loop(room_id, since_seq, since_rev))
+        await connection.serve(handler.receive_loop(room_id, since_seq, since_rev))
     except Exception:
         # Logged here with the connection's context; the client gets a proper close frame
         # (1011) instead of a dropped socket, and every resource is released below.
