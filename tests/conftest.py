@@ -139,6 +139,28 @@ def server(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield live
 
 
+@pytest.fixture(scope="session")
+def shared_server(
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    """`shared_server(**overrides)`: one server per distinct settings, kept for the run, so
+    tests that need the same changed settings share one start-up. Only for tests that leave
+    the server as they found it: none may stop it, or count on state that another test's
+    calls change (rate limits, connection caps: use `make_server` for those)."""
+    servers: dict[tuple[tuple[str, str], ...], LiveServer] = {}
+
+    def get(**overrides: str) -> LiveServer:
+        key = tuple(sorted(overrides.items()))
+        if key not in servers:
+            directory = tmp_path_factory.mktemp("shared-server")
+            env = server_environment(live_database, directory, **overrides)
+            servers[key] = LiveServer(env=env, cwd=directory).start()
+        return servers[key]
+
+    yield get
+    stop_all(list(servers.values()))
+
+
 @pytest.fixture
 def _started_servers() -> Iterator[list[LiveServer]]:
     """The servers `make_server` and `make_servers` started for a test: stopped after it,

@@ -249,9 +249,9 @@ async def test_the_replay_names_each_change_by_what_the_client_lacks(
 
 
 async def test_since_rev_past_the_replay_limit_says_incomplete_and_changes_pages_the_rest(
-    make_server: ServerFactory,
+    shared_server: ServerFactory,
 ) -> None:
-    server = make_server(REPLAY_LIMIT="5")
+    server = shared_server(REPLAY_LIMIT="5")
     async with httpx.AsyncClient(base_url=server.base_url) as api:
         writer, reader, room_id, sent = await seeded_room(api, UserFactory(api), 10)
         view = View()
