@@ -25,7 +25,16 @@ from app.delivery.events import Event
 from app.main import create_app
 from tests.support.broker import RecordingBroker
 from tests.support.databases import create_postgres_database, drop_postgres_database, run_alembic
-from tests.support.server import SECRET_KEY, LiveServer, ServerFactory, server_environment
+from tests.support.server import (
+    SECRET_KEY,
+    LiveServer,
+    ServerFactory,
+    ServersFactory,
+    free_port,
+    server_environment,
+    start_all,
+    stop_all,
+)
 from tests.support.users import UserFactory
 
 TEST_DATABASE_URL = os.environ.get("TEST_DATABASE_URL", "")
@@ -130,21 +139,71 @@ def server(live_database: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
         yield live
 
 
+@pytest.fixture(scope="session")
+def shared_server(
+    live_database: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[ServerFactory]:
+    """`shared_server(**overrides)`: one server per distinct settings, kept for the run, so
+    tests that need the same changed settings share one start-up. Only for tests that leave
+    the server as they found it: none may stop it, or count on state that another test's
+    calls change (rate limits, connection caps: use `make_server` for those)."""
+    servers: dict[tuple[tuple[str, str], ...], LiveServer] = {}
+
+    def get(**overrides: str) -> LiveServer:
+        key = tuple(sorted(overrides.items()))
+        if key not in servers:
+            directory = tmp_path_factory.mktemp("shared-server")
+            env = server_environment(live_database, directory, **overrides)
+            servers[key] = LiveServer(env=env, cwd=directory).start()
+        return servers[key]
+
+    yield get
+    stop_all(list(servers.values()))
+
+
 @pytest.fixture
-def make_server(live_database: str, tmp_path: Path) -> Iterator[ServerFactory]:
+def _started_servers() -> Iterator[list[LiveServer]]:
+    """The servers `make_server` and `make_servers` started for a test: stopped after it,
+    side by side (each may take a moment to drain)."""
+    started: list[LiveServer] = []
+    yield started
+    stop_all(started)
+
+
+@pytest.fixture
+def make_server(
+    live_database: str, tmp_path: Path, _started_servers: list[LiveServer]
+) -> ServerFactory:
     """Start a dedicated server with some settings changed (stopped after the test);
     `_args` replaces the `parley serve` options (default `--no-migrate`)."""
-    started: list[LiveServer] = []
 
     def start(_args: tuple[str, ...] = ("--no-migrate",), **overrides: str) -> LiveServer:
         env = server_environment(live_database, tmp_path, **overrides)
-        live = LiveServer(env=env, cwd=tmp_path, args=_args).start()
-        started.append(live)
-        return live
+        live = LiveServer(env=env, cwd=tmp_path, args=_args)
+        _started_servers.append(live)
+        return live.start()
 
-    yield start
-    for live in started:
-        live.stop()
+    return start
+
+
+@pytest.fixture
+def make_servers(
+    live_database: str, tmp_path: Path, _started_servers: list[LiveServer]
+) -> ServersFactory:
+    """`make_server` for `count` servers with the same settings, started side by side."""
+
+    def start(
+        count: int, _args: tuple[str, ...] = ("--no-migrate",), **overrides: str
+    ) -> list[LiveServer]:
+        env = server_environment(live_database, tmp_path, **overrides)
+        ports: set[int] = set()
+        while len(ports) < count:  # none bound yet: the same free port could come twice
+            ports.add(free_port())
+        servers = [LiveServer(env=env, cwd=tmp_path, port=port, args=_args) for port in ports]
+        _started_servers.extend(servers)
+        return start_all(servers)
+
+    return start
 
 
 def make_settings(database_url: str, data_dir: Path, **overrides: object) -> Settings:

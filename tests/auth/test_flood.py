@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from tests.support.rooms import create_room
-from tests.support.server import LiveServer, ServerFactory
+from tests.support.server import LiveServer, ServerFactory, ServersFactory
 from tests.support.users import PASSWORD, UserFactory
 from tests.support.ws import WsClient
 
@@ -111,7 +111,7 @@ async def test_a_signup_and_login_flood_stays_bounded(make_server: ServerFactory
 
 
 @pytest.fixture
-def pair(make_server: ServerFactory, redis_url: str) -> tuple[LiveServer, LiveServer]:
+def pair(make_servers: ServersFactory, redis_url: str) -> tuple[LiveServer, LiveServer]:
     settings = {
         "BROKER_URL": redis_url,
         # The test speaks for many clients from one machine, as a proxy would.
@@ -120,7 +120,8 @@ def pair(make_server: ServerFactory, redis_url: str) -> tuple[LiveServer, LiveSe
         "LOGIN_FAILURES_PER_USERNAME_PER_HOUR": "5",
         "SIGNUPS_PER_ADDRESS_PER_HOUR": "3",
     }
-    return make_server(**settings), make_server(**settings)
+    a, b = make_servers(2, **settings)
+    return a, b
 
 
 def signup(server: LiveServer, address: str, username: str) -> int:

@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from sqlalchemy.engine import make_url
 
-from bench import database
+from bench import database, machine
 from bench import history as bench_history
 from bench.history_data import History, Shape
 from tests.conftest import TEST_DATABASE_URL
@@ -54,7 +54,17 @@ def test_the_generated_history_has_the_shape_the_server_writes() -> None:
     assert tables["message_mentions"]
 
 
-async def test_a_tiny_history_run_measures_every_read(tmp_path: Path) -> None:
+async def test_a_tiny_history_run_measures_every_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Before each measure the run reads how busy the rest of the machine is, over 1 s: eight
+    # idle seconds here. The reading is made all the same, over a short window.
+    real_busy_percent = machine.busy_percent
+
+    async def busy_percent(seconds: float = 2.0) -> float:
+        return await real_busy_percent(min(seconds, 0.05))
+
+    monkeypatch.setattr(machine, "busy_percent", busy_percent)
     results = tmp_path / "history.jsonl"
     argv = "--messages 2000 --rooms 12 --clients 2 --requests 10 --warmup 1 --explain"
     args = bench_history.parse_args(
@@ -65,6 +75,7 @@ async def test_a_tiny_history_run_measures_every_read(tmp_path: Path) -> None:
         measured = record["measures"][name]
         assert measured["errors"] == 0, (name, measured)
         assert measured["count"] == 10, (name, measured)
+        assert measured["machine_busy_before_pct"] >= 0, (name, measured)
     assert record["prepare"]["load"]["rows"]["messages"] == 2000
     plans = Path(record["plans"])
     text = await asyncio.to_thread(plans.read_text)

@@ -13,7 +13,7 @@ from app.client.models import Disconnected
 from tests.support.bots import create_bot, rotate_key
 from tests.support.live import api  # noqa: F401 (shared fixture)
 from tests.support.rooms import add_member, create_room, send
-from tests.support.server import LiveServer, ServerFactory
+from tests.support.server import LiveServer, ServersFactory
 from tests.support.users import UserFactory
 from tests.support.ws import WsClient
 
@@ -93,10 +93,9 @@ async def test_rotating_one_bots_key_leaves_other_sockets_open(
 
 @pytest.mark.postgres_only
 async def test_rotation_closes_the_keys_sockets_in_another_process(
-    make_server: ServerFactory, redis_url: str
+    make_servers: ServersFactory, redis_url: str
 ) -> None:
-    fast = {"BROKER_URL": redis_url, "SHUTDOWN_DRAIN_SECONDS": "0"}
-    a, b = make_server(**fast), make_server(**fast)
+    a, b = make_servers(2, BROKER_URL=redis_url, SHUTDOWN_DRAIN_SECONDS="0")
     async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as on_a:
         alice = await UserFactory(on_a).create()
         bot = await create_bot(on_a, alice)

@@ -63,6 +63,10 @@ class HostServer:
         return f"http://{self.host.address}:{PORT}"
 
     def start(self, timeout: float = 30) -> None:
+        self.launch()
+        self.wait_until_up(timeout)
+
+    def launch(self) -> None:
         log = (self.workdir / f"{self.host.name}.log").open("ab")
         self.process = subprocess.Popen(
             self.host.command(
@@ -74,6 +78,9 @@ class HostServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
+
+    def wait_until_up(self, timeout: float = 30) -> None:
+        assert self.process is not None
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -187,8 +194,11 @@ def hosts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hosts]:
                 WS_SEND_QUEUE_SIZE="20000",
             )
             servers.append(HostServer(host, env, workdir))
+        # Side by side: the three start-ups overlap instead of adding up.
         for server in servers:
-            server.start()
+            server.launch()
+        for server in servers:
+            server.wait_until_up()
         users, _room = asyncio.run(_population(servers[0].base_url))
         yield Hosts(network, cluster, servers, users)
     finally:

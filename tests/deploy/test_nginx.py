@@ -18,7 +18,7 @@ import pytest
 
 from tests.support.metrics import scrape
 from tests.support.rooms import add_member, create_room
-from tests.support.server import LiveServer, ServerFactory, free_port
+from tests.support.server import LiveServer, ServersFactory, free_port
 from tests.support.users import UserFactory
 from tests.support.ws import WsClient
 
@@ -123,12 +123,12 @@ http {{
 
 @pytest.fixture
 def behind_nginx(
-    make_server: ServerFactory, redis_url: str, tmp_path: Path
+    make_servers: ServersFactory, redis_url: str, tmp_path: Path
 ) -> Iterator[tuple[Nginx, list[LiveServer]]]:
     binary = nginx_binary()
     if binary is None:
         pytest.skip("nginx is not installed and could not be installed (needs root and apt-get)")
-    servers = [make_server(BROKER_URL=redis_url) for _ in range(2)]
+    servers = make_servers(2, BROKER_URL=redis_url)
     port = free_port()
     directory = tmp_path / "nginx"
     proxy = Nginx(binary, directory, site_config(servers, port, directory), port)
@@ -243,7 +243,7 @@ async def _failed_logins_from(
 
 @pytest.mark.parametrize("trusted", [True, False], ids=["proxy-trusted", "proxy-not-trusted"])
 async def test_forwarded_for_counts_for_login_limits_only_from_a_trusted_proxy(
-    make_server: ServerFactory, redis_url: str, tmp_path: Path, trusted: bool
+    make_servers: ServersFactory, redis_url: str, tmp_path: Path, trusted: bool
 ) -> None:
     binary = nginx_binary()
     if binary is None:
@@ -255,7 +255,7 @@ async def test_forwarded_for_counts_for_login_limits_only_from_a_trusted_proxy(
         # nginx connects from 127.0.0.1: trusting it makes its X-Forwarded-For the client.
         **({"FORWARDED_ALLOW_IPS": "127.0.0.1"} if trusted else {}),
     }
-    servers = [make_server(**limits) for _ in range(2)]
+    servers = make_servers(2, **limits)
     port = free_port()
     directory = tmp_path / "nginx"
     proxy = Nginx(binary, directory, site_config(servers, port, directory), port)

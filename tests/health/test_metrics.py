@@ -176,6 +176,13 @@ def per_process(directory: Path, metric: str) -> dict[str, float]:
     return found
 
 
+async def both_workers_started(server: LiveServer, timeout: float = 30) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while server.logs().count("Application startup complete") < 2:
+        assert asyncio.get_running_loop().time() < deadline, server.logs()
+        await asyncio.sleep(0.1)
+
+
 @pytest.mark.live
 @pytest.mark.postgres_only
 async def test_two_workers_report_one_view(
@@ -191,6 +198,9 @@ async def test_two_workers_report_one_view(
     async with httpx.AsyncClient(base_url=server.base_url, timeout=10) as api:
         owner = await UserFactory(api).create()
         room_id = (await create_room(api, owner))["id"]
+    # The server answers once one worker is up. Connecting before the second one serves only
+    # piles connections on the first (and every message goes to every connection).
+    await both_workers_started(server)
     clients: list[WsClient] = []
     try:
         # Connect until both workers hold some of the connections (the kernel decides).

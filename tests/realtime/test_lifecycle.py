@@ -25,16 +25,16 @@ pytestmark = pytest.mark.live
 Connect = Callable[..., Awaitable[WsClient]]
 
 
-async def test_expired_token_closes_with_4401(make_server: ServerFactory) -> None:
-    server = make_server(ACCESS_TOKEN_TTL_SECONDS="2")
+async def test_expired_token_closes_with_4401(shared_server: ServerFactory) -> None:
+    server = shared_server(ACCESS_TOKEN_TTL_SECONDS="2")
     async with httpx.AsyncClient(base_url=server.base_url) as api:
         user = await UserFactory(api).create()
     client = await WsClient.connect(server.ws_url, user.access_token)
     assert await client.closed(timeout=10) == 4401
 
 
-async def test_a_fresh_token_keeps_the_connection_open(make_server: ServerFactory) -> None:
-    server = make_server(ACCESS_TOKEN_TTL_SECONDS="2")
+async def test_a_fresh_token_keeps_the_connection_open(shared_server: ServerFactory) -> None:
+    server = shared_server(ACCESS_TOKEN_TTL_SECONDS="2")
     async with httpx.AsyncClient(base_url=server.base_url) as api:
         user = await UserFactory(api).create()
     client = await WsClient.connect(server.ws_url, user.access_token)

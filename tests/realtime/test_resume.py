@@ -115,9 +115,9 @@ async def test_reconnect_resumes_where_the_client_left(
 
 
 async def test_replay_limit_says_incomplete_and_rest_comes_from_rest(
-    make_server: ServerFactory, users: UserFactory
+    shared_server: ServerFactory, users: UserFactory
 ) -> None:
-    server = make_server(REPLAY_LIMIT="5")
+    server = shared_server(REPLAY_LIMIT="5")
     async with httpx.AsyncClient(base_url=server.base_url) as api:
         alice = await UserFactory(api).create()
         room = await create_room(api, alice)

@@ -14,7 +14,7 @@ import pytest
 from tests.support.metrics import scrape
 from tests.support.redis_server import PrivateRedis
 from tests.support.rooms import add_member, create_room
-from tests.support.server import LiveServer, ServerFactory
+from tests.support.server import LiveServer, ServerFactory, ServersFactory
 from tests.support.users import TestUser, UserFactory
 from tests.support.ws import WsClient
 
@@ -57,9 +57,9 @@ async def send_all(client: WsClient, room_id: int, count: int, tag: str) -> None
 
 
 @pytest.fixture
-def pair_of_servers(make_server: ServerFactory, redis_url: str) -> tuple[LiveServer, LiveServer]:
-    settings = {"BROKER_URL": redis_url, "PRESENCE_TTL_SECONDS": "3"}
-    return make_server(**settings), make_server(**settings)
+def pair_of_servers(make_servers: ServersFactory, redis_url: str) -> tuple[LiveServer, LiveServer]:
+    a, b = make_servers(2, BROKER_URL=redis_url, PRESENCE_TTL_SECONDS="3")
+    return a, b
 
 
 @pytest.fixture
@@ -137,13 +137,15 @@ async def test_resume_on_the_other_process(
 
 
 async def test_a_stopping_process_says_goodbye_at_once(
-    make_server: ServerFactory, redis_url: str, clients: list[WsClient]
+    make_servers: ServersFactory, redis_url: str, clients: list[WsClient]
 ) -> None:
-    a = make_server(BROKER_URL=redis_url, PRESENCE_TTL_SECONDS="60")
-    b = make_server(BROKER_URL=redis_url, PRESENCE_TTL_SECONDS="60")
+    a, b = make_servers(2, BROKER_URL=redis_url, PRESENCE_TTL_SECONDS="60")
     xena, _yuri, x, y, room_id = await one_on_each(clients, a, b)
     await y.subscribe(room_id)
-    a.stop()  # graceful: clients get 1012, and the room hears that Xena left
+    # Graceful: clients get 1012, and the room hears that Xena left. From a thread, so that
+    # this loop's clients echo the close (a blocked loop would hold the server's drain for
+    # its whole WS_CLOSE_TIMEOUT_SECONDS).
+    await asyncio.to_thread(a.stop)
     assert await x.closed() == 1012
     offline = await y.next("presence", skip=(), timeout=5)
     assert (offline["user"]["id"], offline["status"]) == (xena.id, "offline")
@@ -163,12 +165,11 @@ async def test_a_dead_process_does_not_leave_its_users_online(
 
 
 async def test_redis_going_away_and_coming_back(
-    make_server: ServerFactory, clients: list[WsClient], tmp_path: Path
+    make_servers: ServersFactory, clients: list[WsClient], tmp_path: Path
 ) -> None:
     own = PrivateRedis(tmp_path).start()
     try:
-        a = make_server(BROKER_URL=own.url)
-        b = make_server(BROKER_URL=own.url)
+        a, b = make_servers(2, BROKER_URL=own.url)
         (alice, bob), room_id = await people_in_a_room(a.base_url, 2)
         on_a = await connect(clients, a, alice)
         on_b = await connect(clients, b, bob)

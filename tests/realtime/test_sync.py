@@ -12,7 +12,7 @@ import pytest
 
 from tests.support.redis_server import PrivateRedis
 from tests.support.rooms import add_member, create_room, send
-from tests.support.server import LiveServer, ServerFactory
+from tests.support.server import LiveServer, ServerFactory, ServersFactory
 from tests.support.users import TestUser, UserFactory
 from tests.support.ws import WsClient
 
@@ -249,9 +249,9 @@ async def test_the_replay_names_each_change_by_what_the_client_lacks(
 
 
 async def test_since_rev_past_the_replay_limit_says_incomplete_and_changes_pages_the_rest(
-    make_server: ServerFactory,
+    shared_server: ServerFactory,
 ) -> None:
-    server = make_server(REPLAY_LIMIT="5")
+    server = shared_server(REPLAY_LIMIT="5")
     async with httpx.AsyncClient(base_url=server.base_url) as api:
         writer, reader, room_id, sent = await seeded_room(api, UserFactory(api), 10)
         view = View()
@@ -302,10 +302,9 @@ async def test_since_rev_is_validated_like_since_seq(
 
 @pytest.mark.postgres_only
 async def test_resume_by_rev_across_two_processes_through_redis(
-    make_server: ServerFactory, redis_url: str
+    make_servers: ServersFactory, redis_url: str
 ) -> None:
-    settings = {"BROKER_URL": redis_url}
-    a, b = make_server(**settings), make_server(**settings)
+    a, b = make_servers(2, BROKER_URL=redis_url)
     async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as api:
         writer, reader, room_id, sent = await seeded_room(api, UserFactory(api), 30)
         ids = [m["id"] for m in sent]
@@ -328,12 +327,11 @@ async def test_resume_by_rev_across_two_processes_through_redis(
 
 @pytest.mark.postgres_only
 async def test_a_process_that_missed_edits_and_deletes_resyncs_them(
-    make_server: ServerFactory, tmp_path: Path
+    make_servers: ServersFactory, tmp_path: Path
 ) -> None:
     own = PrivateRedis(tmp_path).start()
     try:
-        a = make_server(BROKER_URL=own.url)
-        b = make_server(BROKER_URL=own.url)
+        a, b = make_servers(2, BROKER_URL=own.url)
         async with httpx.AsyncClient(base_url=a.base_url, timeout=10) as api:
             writer, reader, room_id, sent = await seeded_room(api, UserFactory(api), 3)
             on_b = await WsClient.connect(b.ws_url, reader.access_token)

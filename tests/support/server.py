@@ -23,9 +23,12 @@ __all__ = [
     "SECRET_KEY",
     "LiveServer",
     "ServerFactory",
+    "ServersFactory",
     "clean_environment",
     "free_port",
     "server_environment",
+    "start_all",
+    "stop_all",
 ]
 
 
@@ -61,6 +64,10 @@ class LiveServer:
         return f"ws://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> LiveServer:
+        return self.launch().wait_until_up(timeout)
+
+    def launch(self) -> LiveServer:
+        """Start the process without waiting for it to serve (see `start_all`)."""
         log = self.log_path.open("ab")
         command = (
             [UVICORN, "app.main:app", "--host", "127.0.0.1", "--port", str(self.port)]
@@ -83,6 +90,10 @@ class LiveServer:
             stderr=subprocess.STDOUT,
         )
         log.close()
+        return self
+
+    def wait_until_up(self, timeout: float = 30.0) -> LiveServer:
+        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -100,6 +111,12 @@ class LiveServer:
         if self.process is None or self.process.poll() is not None:
             return None if self.process is None else self.process.returncode
         self.process.send_signal(sig)
+        return self.wait_stopped(timeout)
+
+    def wait_stopped(self, timeout: float = 20.0) -> int | None:
+        """Wait for the process to exit (killed after `timeout`)."""
+        if self.process is None:
+            return None
         try:
             return self.process.wait(timeout)
         except subprocess.TimeoutExpired:
@@ -116,6 +133,30 @@ class LiveServer:
         self.stop()
 
 
+def start_all(servers: list[LiveServer], timeout: float = 30.0) -> list[LiveServer]:
+    """Start several servers side by side: their start-ups (imports, pools) overlap instead
+    of adding up."""
+    for server in servers:
+        server.launch()
+    try:
+        for server in servers:
+            server.wait_until_up(timeout)
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return servers
+
+
+def stop_all(servers: list[LiveServer]) -> None:
+    """SIGTERM to every server first, then wait for each: their drains overlap."""
+    for server in servers:
+        if server.process is not None and server.process.poll() is None:
+            server.process.send_signal(signal.SIGTERM)
+    for server in servers:
+        server.wait_stopped()
+
+
 def server_environment(database_url: str, data_dir: Path, **overrides: str) -> dict[str, str]:
     return bench_servers.server_environment(
         database_url, data_dir, secret_key=SECRET_KEY, **overrides
@@ -123,3 +164,5 @@ def server_environment(database_url: str, data_dir: Path, **overrides: str) -> d
 
 
 ServerFactory = Callable[..., LiveServer]
+# `make_servers(count, **overrides)`: `count` servers with the same settings, started at once.
+ServersFactory = Callable[..., list[LiveServer]]
