@@ -58,15 +58,28 @@ class Sender:
         self._allow = allow
         self._timeout = timeout
         self._resolve = resolve
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            timeout=httpx.Timeout(timeout, connect=min(connect_timeout, timeout)),
-            limits=httpx.Limits(max_keepalive_connections=0),
-            trust_env=False,  # no proxy from the environment: the checked address is the peer
-        )
+        self._connect_timeout = connect_timeout
+        # Made at the first attempt: building a client loads the CA bundle (~20 ms of CPU),
+        # which a server without webhooks, or a test's app, never needs.
+        self._http: httpx.AsyncClient | None = None
+
+    @property
+    def _client(self) -> httpx.AsyncClient:
+        if self._http is None:
+            self._http = httpx.AsyncClient(
+                follow_redirects=False,
+                timeout=httpx.Timeout(
+                    self._timeout, connect=min(self._connect_timeout, self._timeout)
+                ),
+                limits=httpx.Limits(max_keepalive_connections=0),
+                trust_env=False,  # no proxy from the environment: the checked address is the peer
+            )
+        return self._http
 
     async def close(self) -> None:
-        await self._client.aclose()
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
 
     async def post(self, url: str, *, body: bytes, headers: dict[str, str]) -> Attempt:
         """One attempt, within WEBHOOK_TIMEOUT_SECONDS in all (resolving included)."""
