@@ -169,14 +169,23 @@ def create_engine(
     return engine
 
 
+def seen_closed(driver_connection: Any) -> bool:
+    """Whether the driver knows its connection is closed: a restart, pg_terminate_backend or
+    an idle timeout closes the socket, and asyncpg notices without a round trip."""
+    is_closed = getattr(driver_connection, "is_closed", None)
+    return bool(is_closed()) if is_closed is not None else False
+
+
 def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
     """Ping a pooled connection before use only if it sat unused for `idle_seconds`.
 
     SQLAlchemy's pool_pre_ping pings on every checkout: a round trip per request, which a
     busy server pays thousands of times a second for connections it used a millisecond ago.
-    A connection that sat idle is the one a database restart or an idle timeout may have
-    killed unnoticed; a busy one that dies fails its request (503, Retry-After) and the
-    pool drops every connection made before it, as pre-ping would.
+    A connection whose socket the server closed is replaced without a round trip (the
+    driver saw the close); one that sat idle is pinged, because a network that dropped it
+    silently sends no close. Only a connection used moments ago and cut off without a close
+    fails its request (503, Retry-After), and the pool then drops every connection made
+    before it, as pre-ping would.
     """
     pool = engine.sync_engine.pool
     dialect = engine.sync_engine.dialect
@@ -188,6 +197,8 @@ def _ping_when_idle(engine: AsyncEngine, idle_seconds: float) -> None:
 
     @event.listens_for(pool, "checkout")
     def _ping_if_idle(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+        if seen_closed(dialect.get_driver_connection(dbapi_connection)):
+            raise InvalidatePoolError("the database closed a pooled connection")
         idle_since = record.info.get(IDLE_SINCE)
         if idle_since is None or time.monotonic() - idle_since < idle_seconds:
             return  # fresh, or used moments ago

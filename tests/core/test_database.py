@@ -13,6 +13,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from app.core import database
 from app.core.database import create_engine, is_unavailable
 
 pytestmark = pytest.mark.postgres_only
@@ -59,11 +60,19 @@ async def test_a_connection_used_moments_ago_is_not_pinged(live_database: str) -
         await engine.dispose()
 
 
-async def test_an_idle_connection_killed_meanwhile_is_replaced(live_database: str) -> None:
+def closes_go_unseen(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The driver does not see a connection's close: as when a network drops it silently."""
+    monkeypatch.setattr(database, "seen_closed", lambda _driver: False)
+
+
+async def test_an_idle_connection_lost_silently_is_pinged_and_replaced(
+    live_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=0.2)
     pings = counting_pings(engine)
     try:
         killed = await backend_pid(engine)
+        closes_go_unseen(monkeypatch)
         await terminate(live_database, killed)
         await asyncio.sleep(0.3)  # idle for longer than the threshold
         assert await backend_pid(engine) != killed  # pinged, dropped, connected afresh
@@ -72,12 +81,33 @@ async def test_an_idle_connection_killed_meanwhile_is_replaced(live_database: st
         await engine.dispose()
 
 
-async def test_a_busy_connection_killed_fails_one_use_as_an_outage(live_database: str) -> None:
-    """The price of not pinging a connection used moments ago: if it died meanwhile, that one
-    use fails as an outage (503 with Retry-After at the edge), and the next gets a new one."""
+async def test_a_connection_the_server_closed_moments_ago_is_replaced_without_a_ping(
+    live_database: str,
+) -> None:
+    """A restart or pg_terminate_backend closes the socket: the driver knows, no round trip
+    is spent, and no request fails for it (before: the first use failed with a 503)."""
+    engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=60)
+    pings = counting_pings(engine)
+    try:
+        killed = await backend_pid(engine)
+        await terminate(live_database, killed)
+        await asyncio.sleep(0.05)  # the close reaches the client's socket
+        assert await backend_pid(engine) != killed
+        assert pings == []
+    finally:
+        await engine.dispose()
+
+
+async def test_a_busy_connection_cut_off_silently_fails_one_use_as_an_outage(
+    live_database: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The price of not pinging a connection used moments ago: if it was lost without a close
+    (a network that dropped it), that one use fails as an outage (503 with Retry-After at
+    the edge), and the next gets a new connection."""
     engine = create_engine(live_database, pool_size=1, max_overflow=0, ping_after_idle=60)
     try:
         killed = await backend_pid(engine)
+        closes_go_unseen(monkeypatch)
         await terminate(live_database, killed)
         with pytest.raises(DBAPIError) as failed:
             await backend_pid(engine)
