@@ -35,7 +35,8 @@ def _after_cursor() -> ColumnElement[bool]:
 async def due(
     session: AsyncSession, *, now: datetime, limit: int, skip: Collection[int], postgres: bool
 ) -> list[int]:
-    """Active webhooks with changes after their cursor, not leased, not waiting to retry."""
+    """Active webhooks with changes after their cursor, not leased, not waiting to retry:
+    healthy ones first, then those failing, the longest due first."""
     query = (
         select(Webhook.id)
         .where(
@@ -44,7 +45,9 @@ async def due(
             or_(Webhook.retry_at.is_(None), Webhook.retry_at <= now),
             exists().where(RoomChange.room_id == Webhook.room_id, _after_cursor()),
         )
-        .order_by(Webhook.id)
+        # Healthy webhooks first, then failing ones by how long they have been due: ordering
+        # by id alone let the oldest webhooks, failing at every attempt, take every slot.
+        .order_by(Webhook.retry_at.is_not(None), Webhook.retry_at, Webhook.id)
         .limit(limit)
     )
     if skip:
