@@ -11,8 +11,10 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import text
 
 from app.core.config import Settings
+from app.core.database import create_engine
 from app.main import create_app
 from tests.conftest import make_settings
 from tests.support.users import UserFactory
@@ -49,7 +51,25 @@ DeliveringApp = Callable[..., AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @pytest.fixture
-def delivering_app(live_database: str, tmp_path: Path) -> DeliveringApp:
+async def only_this_tests_webhooks(live_database: str) -> None:
+    """The live database outlives every test, and with it earlier tests' webhooks: still
+    active, pointing at receivers that are gone or at a port a new receiver now holds. Any
+    app's worker would deliver them too, taking its slots and landing on this test's
+    receiver; they are disabled before the test starts."""
+    engine = create_engine(live_database)
+    try:
+        async with engine.begin() as conn:
+            await conn.execute(
+                text("UPDATE webhooks SET state = 'disabled' WHERE state = 'active'")
+            )
+    finally:
+        await engine.dispose()
+
+
+@pytest.fixture
+def delivering_app(
+    live_database: str, tmp_path: Path, only_this_tests_webhooks: None
+) -> DeliveringApp:
     """Start an app that delivers webhooks (its worker runs on the live database), with
     settings changed by keyword; a client of it."""
 

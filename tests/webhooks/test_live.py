@@ -14,7 +14,8 @@ from tests.support.users import UserFactory
 from tests.support.webhook_receiver import Receiver
 from tests.support.webhooks import create_webhook
 
-pytestmark = pytest.mark.live
+# Earlier tests' webhooks in the live database would be delivered by these servers too.
+pytestmark = [pytest.mark.live, pytest.mark.usefixtures("only_this_tests_webhooks")]
 
 # An attempt lasts at most 2 s and a lease 3 s: a killed process's webhook is taken over
 # about 3 s after its last renewal.
