@@ -4,6 +4,7 @@ real), with small intervals so that retries take milliseconds."""
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from app.core.config import Settings
 from app.core.database import create_engine
@@ -62,6 +64,10 @@ async def only_this_tests_webhooks(live_database: str) -> None:
             await conn.execute(
                 text("UPDATE webhooks SET state = 'disabled' WHERE state = 'active'")
             )
+    except OperationalError as exc:
+        # SQLite's write lock held past its busy timeout (seen once in CI): the test then
+        # runs as it did before this clean-up, alongside the earlier webhooks.
+        warnings.warn(f"earlier tests' webhooks left active: {exc}", stacklevel=1)
     finally:
         await engine.dispose()
 
