@@ -5,7 +5,7 @@ real), with small intervals so that retries take milliseconds."""
 from __future__ import annotations
 
 import warnings
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -18,7 +18,7 @@ from sqlalchemy.exc import OperationalError
 from app.core.config import Settings
 from app.core.database import create_engine
 from app.main import create_app
-from tests.conftest import make_settings
+from tests.conftest import _migrated_database, make_settings
 from tests.support.users import UserFactory
 from tests.support.webhook_receiver import Receiver
 
@@ -31,6 +31,19 @@ FAST: dict[str, Any] = {
     "webhook_lease_seconds": 5.0,
     "webhook_max_failures": 50,
 }
+
+
+@pytest.fixture(scope="session")
+def live_database(backend: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The webhook tests' own live database. Servers that other tests leave running on the
+    shared one (session-wide servers) run delivery workers too, with their own settings
+    (127.0.0.1 refused, long backoff): they took these tests' webhooks, counted failures
+    and held leases (seen in CI as a fourth attempt, or a delivery not made for 15 s)."""
+    url, drop = _migrated_database(backend, tmp_path_factory.mktemp("webhooks-live"))
+    try:
+        yield url
+    finally:
+        drop()
 
 
 @pytest.fixture
